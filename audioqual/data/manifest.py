@@ -1,0 +1,202 @@
+"""Manifests: JSONL (audiobox-aesthetics style) and CSV, in and out.
+
+A row names an audio file (`path`), optionally a segment (`start_time`,
+`end_time` in seconds), and carries free metadata that is passed through.
+Relative paths are resolved against the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audioqual.errors import ManifestError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus", ".aiff", ".aif", ".webm")
+PATH_KEYS = ("path", "file", "filepath", "audio", "test")
+
+
+@dataclass
+class ManifestEntry:
+    """One audio item of a manifest: a file, an optional segment, and metadata."""
+
+    path: str
+    start_time: float | None = None
+    end_time: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def item_id(self) -> str:
+        """Identifier of the item: the `id` field when present, else path and segment."""
+        if "id" in self.metadata:
+            return str(self.metadata["id"])
+        if self.start_time is None and self.end_time is None:
+            return self.path
+        return f"{self.path}@{self.start_time or 0.0:g}-{'' if self.end_time is None else f'{self.end_time:g}'}"
+
+    def to_row(self) -> dict[str, Any]:
+        """Flat dict for writing back to a manifest (metadata first keeps user order)."""
+        row: dict[str, Any] = {"path": self.path}
+        if self.start_time is not None:
+            row["start_time"] = self.start_time
+        if self.end_time is not None:
+            row["end_time"] = self.end_time
+        row.update({k: v for k, v in self.metadata.items() if k not in row})
+        return row
+
+
+def read_manifest(path: str | Path, path_key: str | None = None) -> list[ManifestEntry]:
+    """Read a .jsonl or .csv manifest; raises ManifestError naming file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"{path}: manifest does not exist")
+    rows = list(_read_rows(path))
+    base = path.parent
+    entries = []
+    for line_no, row in rows:
+        entries.append(_entry_from_row(row, base, f"{path}:{line_no}", path_key))
+    return entries
+
+
+def entries_from_paths(paths: Sequence[str | Path], recursive: bool = True) -> list[ManifestEntry]:
+    """Entries for files and folders given on a command line (folders are searched for audio)."""
+    entries: list[ManifestEntry] = []
+    for item in paths:
+        item = Path(item)
+        if item.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(p for p in item.glob(pattern) if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            entries.extend(ManifestEntry(path=str(p)) for p in found)
+        else:
+            entries.append(ManifestEntry(path=str(item)))
+    return entries
+
+
+def load_entries(inputs: Sequence[str | Path]) -> list[ManifestEntry]:
+    """Entries from a mix of manifests (.jsonl/.csv) and audio files or folders."""
+    entries: list[ManifestEntry] = []
+    for item in inputs:
+        if Path(item).suffix.lower() in (".jsonl", ".csv") and Path(item).is_file():
+            entries.extend(read_manifest(item))
+        else:
+            entries.extend(entries_from_paths([item]))
+    return entries
+
+
+def write_manifest(path: str | Path, rows: Iterable[dict[str, Any] | ManifestEntry]) -> Path:
+    """Write rows atomically as JSONL or CSV (chosen by suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dicts = [r.to_row() if isinstance(r, ManifestEntry) else dict(r) for r in rows]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        if path.suffix.lower() == ".csv":
+            columns = _columns(dicts)
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in dicts:
+                writer.writerow({k: _csv_value(row.get(k)) for k in columns})
+        else:
+            for row in dicts:
+                handle.write(json.dumps(row, default=_json_default) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{path}: not a UTF-8 text manifest ({err.reason})") from err
+    if suffix == ".jsonl" or suffix == ".json":
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ManifestError(f"{path}:{line_no}: invalid JSON ({err.msg})") from err
+            if not isinstance(row, dict):
+                raise ManifestError(f"{path}:{line_no}: each line must be a JSON object")
+            yield line_no, row
+    elif suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if not reader.fieldnames:
+            raise ManifestError(f"{path}: CSV manifest has no header row")
+        for line_no, row in enumerate(reader, start=2):
+            if None in row:
+                raise ManifestError(f"{path}:{line_no}: more fields than header columns")
+            yield line_no, {k: _parse_csv_value(v) for k, v in row.items()}
+    else:
+        raise ManifestError(f"{path}: unknown manifest format {suffix!r} (use .jsonl or .csv)")
+
+
+def _entry_from_row(row: dict[str, Any], base: Path, where: str, path_key: str | None) -> ManifestEntry:
+    keys = (path_key,) if path_key else PATH_KEYS
+    key = next((k for k in keys if k in row and row[k] not in (None, "")), None)
+    if key is None:
+        raise ManifestError(f"{where}: row has no audio path (expected one of {', '.join(keys)})")
+    audio_path = str(row[key])
+    if not os.path.isabs(audio_path):
+        audio_path = str(base / audio_path)
+    start = _optional_float(row.get("start_time"), where, "start_time")
+    end = _optional_float(row.get("end_time"), where, "end_time")
+    if start is not None and end is not None and end <= start:
+        raise ManifestError(f"{where}: end_time {end} is not after start_time {start}")
+    metadata = {k: v for k, v in row.items() if k not in (key, "start_time", "end_time")}
+    if key != "path":
+        metadata.setdefault(key, row[key])
+    return ManifestEntry(path=audio_path, start_time=start, end_time=end, metadata=metadata)
+
+
+def _optional_float(value: Any, where: str, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ManifestError(f"{where}: {name} {value!r} is not a number") from err
+    if not math.isfinite(number) or number < 0:
+        raise ManifestError(f"{where}: {name} {value!r} must be a finite, non-negative number")
+    return number
+
+
+def _parse_csv_value(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return list(columns)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=_json_default)
+    return "" if value is None else value
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
