@@ -1,0 +1,1 @@
+"""Self-supervised audio encoders behind one interface."""

@@ -1,0 +1,1 @@
+"""Manifests, datasets and batch-job bookkeeping."""

@@ -1,0 +1,1 @@
+"""Domain-adversarial training: gradient reversal, domain branch, domain label strategies."""

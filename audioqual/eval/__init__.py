@@ -1,0 +1,1 @@
+"""Listening-test evaluation: correlations, system-level aggregation, significance."""

@@ -1,0 +1,1 @@
+"""Prediction heads on top of backbone features."""

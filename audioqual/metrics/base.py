@@ -1,0 +1,53 @@
+"""The interface every reference/test metric follows (torchmetrics style).
+
+A metric scores one (reference, test) pair of float32 (channels, frames)
+arrays at `sample_rate`; `update` accumulates pair scores and `compute`
+returns them as arrays. `score_pair` returns a dict whose key `name` is the
+headline value; further keys are auxiliary outputs (e.g. PEAQ's MOVs).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric needs and what its headline value means."""
+
+    name: str
+    higher_is_better: bool
+    sample_rate: int | None  # the rate inputs are resampled to; None: any rate
+    channels: str = "downmix"  # ChannelPolicy value for loading inputs
+    valid_range: str = ""  # human-readable valid input range, shown in docs and --help
+
+
+class PairMetric(ABC):
+    """A full-reference metric: score(test | reference)."""
+
+    info: MetricInfo
+
+    def __init__(self) -> None:
+        self._scores: list[dict[str, float]] = []
+
+    @abstractmethod
+    def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
+        """Scores of one pair; `info.name` holds the headline value."""
+
+    def update(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
+        """Score one pair and keep the result for `compute`."""
+        scores = self.score_pair(reference, test, sample_rate)
+        self._scores.append(scores)
+        return scores
+
+    def compute(self) -> dict[str, np.ndarray]:
+        """Every accumulated score, one array per output key."""
+        keys = dict.fromkeys(k for s in self._scores for k in s)
+        return {k: np.array([s.get(k, np.nan) for s in self._scores], dtype=np.float64) for k in keys}
+
+    def reset(self) -> None:
+        """Forget accumulated scores."""
+        self._scores.clear()
