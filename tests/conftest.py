@@ -1,0 +1,51 @@
+"""Shared fixtures: generated audio, tiny saved backbones, the optional shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def tone(seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A tone plus a little noise, shape (channels, frames)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    base = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.shape)
+    return np.stack([base * (1.0 - 0.1 * c) for c in range(channels)]).astype(np.float32)
+
+
+@pytest.fixture
+def wav_folder(tmp_path: Path) -> Path:
+    """Five short stereo 44.1 kHz WAVs of different tones."""
+    from audioqual.io import save_audio
+
+    folder = tmp_path / "clips"
+    for index in range(5):
+        save_audio(folder / f"clip{index}.wav", tone(1.0, 44100, 220.0 * (index + 1), channels=2, seed=index), 44100)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random HuBERT saved like a hub model directory."""
+    from audioqual.backbones.tiny import tiny_backbone
+
+    directory = tmp_path_factory.mktemp("tiny_hubert")
+    tiny_backbone("hubert").save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data, or skip when this checkout has none."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
