@@ -9,6 +9,7 @@ result is cached as soon as it exists, and a bad file is recorded and skipped.
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +89,7 @@ def extract_features(
     load_options: AudioLoadOptions | None = None,
     batch_size: int = 8,
     device: str | torch.device | None = None,
-    loader_threads: int = 2,
+    loader_threads: int | None = None,
     progress: bool = True,
 ) -> ExtractionResult:
     """Make sure every entry's features are in the cache; returns where they are."""
@@ -97,6 +98,7 @@ def extract_features(
     device = torch.device(device) if device is not None else next(backbone.parameters()).device
     backbone = backbone.to(device).eval()
     _check_layers(spec, backbone)
+    loader_threads = loader_threads or min(8, os.cpu_count() or 1)
     result = ExtractionResult(cache=cache)
     key_fields = (options.cache_token(), backbone.fingerprint(), spec.layers, _pooling_token(spec))
 
