@@ -21,6 +21,8 @@ import soxr
 from audioqual.errors import AudioInputError
 from audioqual.io.ffmpeg import ffmpeg_executable
 
+FFMPEG_TIMEOUT_S = 300
+"""Longest time one ffmpeg decode may take before the file counts as undecodable."""
 SILENCE_PEAK = 1e-6
 """Peak amplitude below which a signal counts as all-silence."""
 
@@ -112,7 +114,12 @@ def prepare_samples(
 
     samples = _apply_channel_policy(samples, ChannelPolicy(options.channels), source)
     if options.sample_rate is not None and options.sample_rate != rate:
+        frames = samples.shape[1]
         samples = resample(samples, rate, options.sample_rate)
+        if samples.shape[1] == 0:
+            raise AudioInputError(
+                source, f"too short to resample from {rate} Hz to {options.sample_rate} Hz ({frames} frame(s))"
+            )
         rate = options.sample_rate
     samples = normalize_level(samples, Normalization(options.normalization), options.target_db)
     return np.ascontiguousarray(samples, dtype=np.float32), rate
@@ -215,7 +222,10 @@ def _decode_ffmpeg(path: Path, start_time: float | None, end_time: float | None)
     with tempfile.TemporaryDirectory(prefix="audioqual-decode-") as tmp:
         target = os.path.join(tmp, "decoded.wav")
         command += ["-vn", "-acodec", "pcm_f32le", "-f", "wav", target]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+        except subprocess.TimeoutExpired as err:
+            raise AudioInputError(path, f"ffmpeg did not finish decoding within {FFMPEG_TIMEOUT_S} s") from err
         if result.returncode != 0 or not os.path.exists(target):
             message = (result.stderr or "").strip().splitlines()
             detail = message[-1] if message else f"ffmpeg exit code {result.returncode}"
