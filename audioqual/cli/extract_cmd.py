@@ -17,7 +17,10 @@ import sys
 
 from audioqual.backbones import Backbone
 from audioqual.data.manifest import load_entries, write_manifest
+from audioqual.distributed.ray_engine import run_ray
+from audioqual.errors import AudioqualError
 from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache, FeatureSpec, extract_features
+from audioqual.features.jobs import ExtractRowJob
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-seconds", type=float, default=30.0, help="longer audio is encoded in chunks")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("-o", "--output", help="output manifest (.jsonl or .csv) with each item's cache file")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="ray: spread over a Ray cluster")
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors (each loads the backbone once)")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor")
+    parser.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
 
 
 def parse_layers(text: str) -> tuple[int, ...] | None:
@@ -47,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         print("audioqual extract: no audio files found in the inputs", file=sys.stderr)
         return 1
+    if args.engine == "ray":
+        return run_on_ray(args, entries)
     backbone = Backbone.from_pretrained(args.backbone)
     cache = FeatureCache(args.cache)
     spec = FeatureSpec(layers=parse_layers(args.layers), pooling=args.pooling, chunk_seconds=args.chunk_seconds)
@@ -67,3 +76,21 @@ def run(args: argparse.Namespace) -> int:
     for item_id, error in result.failures.items():
         print(f"  failed: {error}", file=sys.stderr)
     return 1 if result.failures and not result.digests else 0
+
+
+def run_on_ray(args: argparse.Namespace, entries: list) -> int:
+    """Extraction spread over Ray actors; the output manifest has the local path's format."""
+    if not args.output:
+        raise AudioqualError("--engine ray needs -o/--output (the journal that makes the run resumable)")
+    spec = FeatureSpec(layers=parse_layers(args.layers), pooling=args.pooling, chunk_seconds=args.chunk_seconds)
+    job = ExtractRowJob(backbone=args.backbone, cache=args.cache, spec=spec, device=args.device)
+    rows = {entry.item_id: entry.to_row() for entry in entries}
+    journal = run_ray(
+        list(rows.items()), job, args.output, base_rows=rows, workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker, address=args.ray_address,
+    )
+    failures = journal.failures()
+    print(f"{len(entries)} items on Ray: {len(entries) - len(failures)} with features, {len(failures)} failed")
+    for error in failures.values():
+        print(f"  failed: {error}", file=sys.stderr)
+    return 1 if len(failures) == len(entries) else 0

@@ -1,0 +1,1 @@
+"""Corpus-scale execution of batch jobs on Ray (optional extra: `pip install audioqual[ray]`)."""
