@@ -8,12 +8,17 @@ included), then times, on the same clips and batches:
 and prints audio seconds per wall second and overhead = extract / bare - 1.
 
   python benchmarks/bench_extract.py --size base --clips 32 --seconds 4 --device cpu
+
+peak_rss_mb is the process's peak resident memory so far (sizes run in the
+order given, so list them smallest first); peak_gpu_mb is torch's peak CUDA
+allocation.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -105,6 +110,7 @@ def main() -> None:
                 extract_times.append(time.perf_counter() - start)
                 assert result.computed == len(entries) and not result.failures
             extract = min(extract_times)
+            peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
             audio_seconds = args.clips * args.seconds
             row = {
                 "arch": args.arch,
@@ -119,6 +125,8 @@ def main() -> None:
                 "audio_s_per_s_bare": round(audio_seconds / bare, 1),
                 "audio_s_per_s_extract": round(audio_seconds / extract, 1),
                 "overhead_pct": round(100 * (extract / bare - 1), 1),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+                "peak_gpu_mb": round(peak_gpu, 0),
             }
             rows.append(row)
             print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
