@@ -1,0 +1,63 @@
+"""PEAQ Basic and the 2f-model behind the PairMetric interface.
+
+Both score a (reference, test) pair at 48 kHz: inputs at another rate are resampled to
+48 kHz with `audioqual.io.resample` (soxr HQ) first. Channels are kept: mono or stereo, the
+MOVs are averaged over the two channels as BS.1387 prescribes. The pair must be time-aligned
+(PEAQ does no alignment) and at least 0.6 s long; 1.0 is taken as digital full scale,
+played at 92 dB SPL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audioqual.baselines.peaq import SAMPLE_RATE, peaq_basic, peaq_movs
+from audioqual.baselines.twof import twof_score
+from audioqual.io import resample
+from audioqual.metrics.base import MetricInfo, PairMetric
+
+_VALID_RANGE = (
+    "48 kHz (other rates are resampled), mono or stereo, time-aligned reference and test of at "
+    "least 0.6 s with 1.0 = full scale"
+)
+
+
+def _at_48k(reference: np.ndarray, test: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    ref = np.atleast_2d(np.asarray(reference, dtype=np.float32))
+    tst = np.atleast_2d(np.asarray(test, dtype=np.float32))
+    if sample_rate != SAMPLE_RATE:
+        ref, tst = resample(ref, sample_rate, SAMPLE_RATE), resample(tst, sample_rate, SAMPLE_RATE)
+    return ref, tst
+
+
+class PeaqMetric(PairMetric):
+    """PEAQ Basic ODG (ITU-R BS.1387-1); extra keys: DI ("peaq_di") and the 11 MOVs by name."""
+
+    info = MetricInfo(
+        name="peaq_odg",
+        higher_is_better=True,
+        sample_rate=SAMPLE_RATE,
+        channels="keep",
+        valid_range=_VALID_RANGE + "; ODG in about [-3.91, 0.2] (0 imperceptible, -4 very annoying)",
+    )
+
+    def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
+        result = peaq_basic(*_at_48k(reference, test, sample_rate), SAMPLE_RATE)
+        return {self.info.name: result.odg, "peaq_di": result.di, **result.movs}
+
+
+class TwoFModelMetric(PairMetric):
+    """2f-model MUSHRA score (Kastner & Herre 2019) from PEAQ Basic's AvgModDiff1B and ADBB."""
+
+    info = MetricInfo(
+        name="twof_mms",
+        higher_is_better=True,
+        sample_rate=SAMPLE_RATE,
+        channels="keep",
+        valid_range=_VALID_RANGE + "; MMS in [0, 100]",
+    )
+
+    def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
+        movs = peaq_movs(*_at_48k(reference, test, sample_rate), SAMPLE_RATE)
+        score = twof_score(movs["AvgModDiff1B"], movs["ADBB"])
+        return {self.info.name: score, "AvgModDiff1B": movs["AvgModDiff1B"], "ADBB": movs["ADBB"]}
