@@ -1,0 +1,115 @@
+"""Full-reference and non-matching-reference quality with a DeePAQ model.
+
+  audioqual compare --ref REF.wav DEG.wav [DEG2.wav ...]
+  audioqual compare --manifest pairs.csv -o out.csv        (columns test,reference; others passed through)
+  audioqual compare --nmr-refs CLEAN_DIR_OR_MANIFEST DEG.wav ... | --manifest tests.csv -o out.csv
+
+Output columns: distance (Euclidean embedding distance; larger = more
+degraded), score / score_cubic / score_mlp (subjective scale, when the model
+has a mapping fitted for this reference mode), warning (length or rate
+adjustments), error. Reference and test of different lengths are trimmed to
+the shorter, different rates are resampled. Batch runs with -o are journalled:
+re-running resumes, and a bad file is recorded in its row without stopping
+the job. Without --model the installed default model is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from audioqual.data.journal import run_batch
+from audioqual.data.manifest import read_manifest
+from audioqual.deepaq import load_model
+from audioqual.deepaq.reference_set import build_reference_set
+from audioqual.deepaq.scorer import DeePAQScorer
+from audioqual.errors import AudioqualError, ManifestError
+from audioqual.features import FeatureCache
+from audioqual.features.cache import DEFAULT_CACHE_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `audioqual compare`."""
+    parser.add_argument("tests", nargs="*", help="test (degraded) audio files")
+    parser.add_argument("--ref", help="reference file for every test file given on the command line")
+    parser.add_argument("--manifest", help="CSV/JSONL with a `test` column (and `reference` for full reference)")
+    parser.add_argument("--nmr-refs", help="folder or manifest of clean references: non-matching-reference mode")
+    parser.add_argument("-o", "--output", help="output CSV/JSONL (journalled and resumable)")
+    parser.add_argument("--model", help="DeePAQ model directory (default: the installed default model)")
+    parser.add_argument("--backbone", help="local directory of the backbone the model references (offline use)")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: GPU when present)")
+    parser.add_argument("--cache-dir", help=f"cache of reference-set embeddings (default {DEFAULT_CACHE_DIR})")
+    parser.add_argument("--retry-failed", action="store_true", help="redo rows that failed in an earlier run")
+
+
+def _pairs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], str, str | None]]:
+    """(item id, pass-through row, test path, reference path or None)."""
+    items = []
+    if args.manifest:
+        manifest = Path(args.manifest)
+        for index, entry in enumerate(read_manifest(manifest, path_key="test"), start=1):
+            base = dict(entry.metadata)
+            reference = base.get("reference")
+            if args.nmr_refs is None:
+                if reference in (None, ""):
+                    raise ManifestError(f"{manifest} row {index}: no `reference` (or use --nmr-refs)")
+                if not Path(str(reference)).is_absolute():
+                    reference = str(manifest.parent / str(reference))
+            items.append((f"{index}:{entry.path}", base, entry.path, None if args.nmr_refs else str(reference)))
+    for index, test in enumerate(args.tests, start=1):
+        row = {"test": test} if args.nmr_refs else {"test": test, "reference": args.ref}
+        items.append((f"arg{index}:{test}", row, test, args.ref))
+    return items
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score every test signal; print a table, or write -o."""
+    if not args.manifest and not args.tests:
+        raise AudioqualError("nothing to compare: give test files or --manifest")
+    if args.nmr_refs is None and args.tests and not args.ref:
+        raise AudioqualError("full-reference mode needs --ref REF.wav (or use --nmr-refs for non-matching references)")
+    if args.nmr_refs is not None and args.ref:
+        raise AudioqualError("give either --ref (full reference) or --nmr-refs (non-matching reference), not both")
+    items = _pairs(args)
+    scorer = DeePAQScorer(load_model(args.model, args.backbone), device=args.device)
+    references = None
+    if args.nmr_refs is not None:
+        cache = FeatureCache(args.cache_dir or DEFAULT_CACHE_DIR)
+        reference_set = build_reference_set(scorer, args.nmr_refs, cache)
+        references = reference_set.embeddings
+        print(
+            f"non-matching reference set: {len(reference_set.paths)} file(s), "
+            f"{reference_set.reused} from cache, {len(reference_set.failures)} skipped",
+            file=sys.stderr,
+        )
+
+    def score(item: tuple[str, str | None]) -> dict[str, Any]:
+        test, reference = item
+        result = scorer.compare_to_set(test, references) if references is not None else scorer.compare_files(reference, test)
+        return result.row()
+
+    if args.output:
+        journal = run_batch(
+            [(item_id, (test, reference)) for item_id, _, test, reference in items],
+            score,
+            args.output,
+            base_rows={item_id: base for item_id, base, _, _ in items},
+            description="compare",
+            retry_failed=args.retry_failed,
+        )
+        failures = journal.failures()
+        print(f"wrote {args.output}: {len(items) - len(failures)} scored, {len(failures)} failed", file=sys.stderr)
+        return 1 if failures and len(failures) == len(items) else 0
+
+    failed = 0
+    for _, base, test, reference in items:
+        try:
+            row = {**base, **score((test, reference))}
+        except AudioqualError as err:
+            row = {**base, "error": str(err)}
+            failed += 1
+        print(json.dumps(row))
+    return 1 if failed else 0

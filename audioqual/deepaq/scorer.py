@@ -1,0 +1,170 @@
+"""Scoring with a DeePAQ model: full-reference and non-matching-reference distances, mapped to a scale.
+
+Full reference: ||f(test) - f(reference)||. Non-matching reference (NOMAD
+precedent): the mean distance of f(test) to the embeddings of a set of clean
+recordings (see reference_set.py). Reference and test are decoded, downmixed
+and resampled to the backbone's rate; when their lengths differ the longer is
+trimmed to the shorter, and a clip shorter than the backbone's receptive field
+is zero-padded. Each such adjustment is logged and reported with the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audioqual.deepaq.model import DeePAQModel
+from audioqual.errors import AudioqualError
+from audioqual.io import AudioLoadOptions, load_audio, resample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedAudio:
+    """Mono samples at the model's rate, and the file's own rate."""
+
+    path: str
+    samples: np.ndarray  # [T] float32
+    original_rate: int
+
+
+@dataclass
+class Score:
+    """One scored test signal: the distance, mapped scores, and any input adjustment made."""
+
+    distance: float
+    scores: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def row(self) -> dict:
+        """Flat output columns: distance, score (default mapping), score_<kind>, warning."""
+        row: dict = {"distance": self.distance, **self.scores}
+        row["warning"] = "; ".join(self.warnings)
+        return row
+
+
+class DeePAQScorer:
+    """Embeds audio with a DeePAQ model and turns embedding distances into scores."""
+
+    def __init__(self, model: DeePAQModel, device: str | torch.device | None = None, reference_cache_size: int = 64):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.load_options = AudioLoadOptions(sample_rate=None, channels="downmix")
+        self.minimum_samples = model.backbone.minimum_samples()
+        self._reference_embeddings: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._reference_cache_size = reference_cache_size
+
+    @property
+    def sample_rate(self) -> int:
+        return self.model.sample_rate
+
+    def load(self, path: str | Path) -> LoadedAudio:
+        """Decode a file to mono at the model's rate (raises AudioInputError naming the file)."""
+        samples, rate = load_audio(path, self.load_options)
+        samples = resample(samples, rate, self.sample_rate)[0]
+        return LoadedAudio(str(path), np.ascontiguousarray(samples, dtype=np.float32), rate)
+
+    def pad_short(self, samples: np.ndarray, name: str, warnings: list[str]) -> np.ndarray:
+        """Zero-pad a clip shorter than the backbone's receptive field (noted in `warnings`)."""
+        if samples.shape[0] >= self.minimum_samples:
+            return samples
+        message = (
+            f"{name} is {samples.shape[0] / self.sample_rate * 1000:.1f} ms long, shorter than the model's "
+            f"{self.minimum_samples / self.sample_rate * 1000:.1f} ms receptive field: zero-padded"
+        )
+        warnings.append(message)
+        log.warning(message)
+        return np.pad(samples, (0, self.minimum_samples - samples.shape[0]))
+
+    @torch.inference_mode()
+    def embed(self, samples: np.ndarray) -> np.ndarray:
+        """Embedding [E] of mono samples [T] at the model's rate (chunked when long)."""
+        waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
+        if waveform.shape[0] > self.model.chunk_seconds * self.sample_rate:
+            embedding = self.model.embed_long(waveform)
+        else:
+            embedding = self.model(waveform[None])[0]
+        return embedding.float().cpu().numpy()
+
+    @torch.inference_mode()
+    def embed_many(self, clips: list[np.ndarray], batch_size: int = 8) -> np.ndarray:
+        """Embeddings [N, E]; clips of equal length are batched (no padding enters the model)."""
+        out: list[np.ndarray | None] = [None] * len(clips)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for index, clip in enumerate(clips):
+            if clip.shape[0] > self.model.chunk_seconds * self.sample_rate or clip.shape[0] < self.minimum_samples:
+                out[index] = self.embed(self.pad_short(clip, f"clip {index}", []))
+            else:
+                groups[clip.shape[0]].append(index)
+        for indices in groups.values():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start : start + batch_size]
+                batch = torch.from_numpy(np.stack([clips[i] for i in chunk]).astype(np.float32)).to(self.device)
+                embeddings = self.model(batch).float().cpu().numpy()
+                for i, embedding in zip(chunk, embeddings):
+                    out[i] = embedding
+        return np.stack(out) if out else np.zeros((0, self.model.embedding_dim), dtype=np.float32)
+
+    def align(self, reference: LoadedAudio, test: LoadedAudio) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Reference and test samples of equal length (the shorter one's), with notes on what was changed."""
+        warnings: list[str] = []
+        if reference.original_rate != test.original_rate:
+            warnings.append(
+                f"reference is {reference.original_rate} Hz and test {test.original_rate} Hz: "
+                f"both resampled to {self.sample_rate} Hz"
+            )
+        ref, tst = reference.samples, test.samples
+        if ref.shape[0] != tst.shape[0]:
+            length = min(ref.shape[0], tst.shape[0])
+            warnings.append(
+                f"reference is {ref.shape[0] / self.sample_rate:.3f} s and test {tst.shape[0] / self.sample_rate:.3f} s "
+                f"long: both trimmed to {length / self.sample_rate:.3f} s"
+            )
+            ref, tst = ref[:length], tst[:length]
+        for message in warnings:
+            log.warning("%s vs %s: %s", test.path, reference.path, message)
+        ref = self.pad_short(ref, "reference", warnings)
+        tst = self.pad_short(tst, "test", warnings)
+        return ref, tst, warnings
+
+    def compare_files(self, reference: str | Path, test: str | Path) -> Score:
+        """Full-reference score of one test file against its reference file."""
+        ref_audio, test_audio = self.load(reference), self.load(test)
+        ref, tst, warnings = self.align(ref_audio, test_audio)
+        key = (str(Path(reference).resolve()), ref.shape[0])
+        ref_embedding = self._reference_embeddings.get(key)
+        if ref_embedding is None:
+            ref_embedding = self.embed(ref)
+            self._remember(key, ref_embedding)
+        distance = float(np.linalg.norm(self.embed(tst) - ref_embedding))
+        return Score(distance, self.map_distance(distance, "full"), warnings)
+
+    def compare_to_set(self, test: str | Path, reference_embeddings: np.ndarray) -> Score:
+        """Non-matching-reference score: mean distance of the test to every reference embedding."""
+        if reference_embeddings.ndim != 2 or reference_embeddings.shape[0] == 0:
+            raise AudioqualError("the non-matching reference set is empty")
+        warnings: list[str] = []
+        samples = self.pad_short(self.load(test).samples, "test", warnings)
+        embedding = self.embed(samples)
+        distance = float(np.linalg.norm(reference_embeddings - embedding[None], axis=1).mean())
+        return Score(distance, self.map_distance(distance, "nmr"), warnings)
+
+    def map_distance(self, distance: float, mode: str) -> dict[str, float]:
+        """score (default mapping) and score_<kind> for every mapping fitted for this reference mode."""
+        mapping = self.model.mapping
+        if mapping is None or mapping.info.get("mode", "full") != mode:
+            return {}
+        scores = {f"score_{kind}": float(mapping(np.array([distance]), kind)[0]) for kind in mapping.kinds()}
+        scores["score"] = scores[f"score_{mapping.default}"]
+        return scores
+
+    def _remember(self, key: tuple[str, int], embedding: np.ndarray) -> None:
+        self._reference_embeddings[key] = embedding
+        while len(self._reference_embeddings) > self._reference_cache_size:
+            self._reference_embeddings.popitem(last=False)

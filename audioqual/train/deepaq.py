@@ -1,0 +1,85 @@
+"""Train a DeePAQ quality-embedding model (seed 003) with Rank-N-Contrast on surrogate labels.
+
+  audioqual train deepaq --config configs/deepaq_lora.yaml [key=value ...]
+
+`audioqual train deepaq` (audioqual/cli/train_cmd.py) calls `cli_train`: a run
+whose <output_dir>/last holds a checkpoint resumes from it. `add_arguments` /
+`run` are the same entry point with explicit --resume and --fit-mapping MODEL_DIR
+(fit only the distance mapping of a saved model).
+
+The model is saved to <output_dir>/best (best validation RnC loss) and
+<output_dir>/last; when `mapping.manifest` is set, the cubic/MLP mappings are
+fitted on it afterwards and saved into the best model directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from audioqual.config import ConfigError, load_config
+from audioqual.deepaq.calibration import calibrate
+from audioqual.deepaq.config import DeePAQTrainingConfig
+from audioqual.deepaq.model import DeePAQModel
+from audioqual.deepaq.training import STATE_FILE, train_deepaq
+
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `audioqual train deepaq`."""
+    parser.add_argument("--config", help="YAML config (see configs/deepaq_*.yaml)")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.batch_size=16 model.adaptation=full")
+    parser.add_argument("--resume", action="store_true", help="continue from <output_dir>/last if it exists")
+    parser.add_argument("--fit-mapping", metavar="MODEL_DIR", help="only fit the distance mapping of a saved model")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: GPU when present)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def load_training_config(path: str | None, overrides: list[str]) -> DeePAQTrainingConfig:
+    """The training config; invalid values become a ConfigError naming the problem."""
+    try:
+        return load_config(DeePAQTrainingConfig, path, overrides)
+    except ValueError as err:
+        raise ConfigError(f"{path or 'config'}: {err}") from err
+
+
+def cli_train(config_path: str | None, overrides: list[str], progress: bool = True) -> Path:
+    """Train (resuming an interrupted run), fit the mapping when configured; returns the best model dir."""
+    config = load_training_config(config_path, overrides)
+    resume = (Path(config.train.output_dir) / "last" / STATE_FILE).exists()
+    summary = _train(config, resume, progress)
+    print(json.dumps(summary, default=str))
+    return Path(summary["best"])
+
+
+def _train(config: DeePAQTrainingConfig, resume: bool, progress: bool) -> dict:
+    result = train_deepaq(config, resume=resume, progress=progress)
+    summary = {
+        "best": str(result.best_dir),
+        "best_val_loss": result.best_val_loss,
+        "steps": result.steps,
+        "seconds_per_step": result.seconds_per_step,
+        "history": result.history,
+    }
+    if config.mapping.manifest:
+        model = DeePAQModel.from_pretrained(result.best_dir)
+        mapping = calibrate(model, config.mapping, device=config.train.device)
+        mapping.save(result.best_dir)
+        summary["mapping"] = {"kinds": mapping.kinds(), **mapping.info}
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or calibrate) and print a JSON summary."""
+    config = load_training_config(args.config, list(args.overrides or []))
+    if args.device:
+        config.train.device = args.device
+    if args.fit_mapping:
+        model = DeePAQModel.from_pretrained(args.fit_mapping)
+        mapping = calibrate(model, config.mapping, device=config.train.device)
+        mapping.save(args.fit_mapping)
+        print(json.dumps({"model": args.fit_mapping, "mapping": mapping.kinds(), "info": mapping.info}))
+        return 0
+    print(json.dumps(_train(config, args.resume, not args.no_progress), default=str))
+    return 0
