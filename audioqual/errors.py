@@ -17,6 +17,10 @@ class AudioInputError(AudioqualError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):
+        # Rebuild from (path, problem) when crossing a process boundary (worker pools, Ray).
+        return (type(self), (self.path, self.problem))
+
 
 class ManifestError(AudioqualError):
     """A manifest file or one of its rows is malformed."""

@@ -30,8 +30,8 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand registered."""
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only the `selected` command's module is imported (fast start-up)."""
     parser = argparse.ArgumentParser(
         prog="audioqual",
         description="Learned, perceptual audio quality assessment.",
@@ -40,8 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, summary in COMMANDS.items():
-        module = _command_module(name)
-        description = (module.__doc__ or summary).strip() if module else f"{summary}\n\nNot available yet in this version."
+        module = _command_module(name) if name == selected else None
+        available = module is not None or name != selected
+        description = (module.__doc__ or summary).strip() if module else summary
+        if not available:
+            description += "\n\nNot available yet in this version."
         sub = subparsers.add_parser(
             name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
         )
@@ -61,9 +64,15 @@ def _command_module(name: str):
         raise
 
 
+def _selected_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line, if any (the first non-option word)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_selected_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
