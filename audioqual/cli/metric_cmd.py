@@ -1,0 +1,68 @@
+"""Score reference/test pairs with one baseline metric (ViSQOL, PEAQ, 2f-model, HAAQI, ...).
+
+The pairs manifest is a CSV with columns `test` and `reference` (paths
+relative to the CSV or absolute; optional start_time/end_time in seconds);
+other columns are copied to the output, which adds the metric's scores (the
+headline column is named after the metric) and an `error` column for pairs
+that failed. Pairs are scored in parallel by --workers processes; the job
+is journalled, so an interrupted run resumes where it stopped when started
+again with the same output. A listening-test manifest works as a pairs
+manifest, and the output then feeds `audioqual evaluate` directly.
+
+examples:
+  audioqual metric --list
+  audioqual metric haaqi --manifest pairs.csv -o haaqi.csv --workers 2
+  audioqual metric mypackage.metrics:MyMetric --manifest pairs.csv -o mine.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from audioqual.errors import AudioqualError
+from audioqual.metrics.pairs import score_pairs
+from audioqual.metrics.registry import describe, registered
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `audioqual metric`."""
+    parser.add_argument("name", nargs="?", help="metric name (see --list) or module:Class")
+    parser.add_argument("--list", action="store_true", help="list the metrics with their valid input ranges")
+    parser.add_argument("--manifest", type=Path, help="pairs manifest CSV (columns test, reference, ...)")
+    parser.add_argument("-o", "--output", type=Path, help="output CSV")
+    parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
+    parser.add_argument("--retry-failed", action="store_true", help="score pairs that failed in an earlier run again")
+
+
+def list_metrics() -> str:
+    """One block per registered metric: name, status, direction, rate, valid range."""
+    lines = []
+    for name, spec in registered().items():
+        info, status = describe(name)
+        lines.append(f"{name}: {spec.summary}")
+        if info is None:
+            lines.append(f"    {status}")
+            continue
+        rate = "any rate" if info.sample_rate is None else f"{info.sample_rate} Hz"
+        direction = "higher is better" if info.higher_is_better else "lower is better"
+        lines.append(f"    {direction}; inputs at {rate}, channels: {info.channels}")
+        if info.valid_range:
+            lines.append(f"    valid range: {info.valid_range}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the metrics, or score a pairs manifest."""
+    if args.list:
+        print(list_metrics())
+        return 0
+    if not args.name or args.manifest is None or args.output is None:
+        raise AudioqualError("give a metric NAME, --manifest and -o (or --list)")
+    journal = score_pairs(args.manifest, args.output, args.name, workers=args.workers, retry_failed=args.retry_failed)
+    failures = journal.failures()
+    print(f"wrote {args.output}: {len(journal.records) - len(failures)} pairs scored, {len(failures)} failed")
+    for error in list(failures.values())[:10]:
+        print(f"  failed: {error}", file=sys.stderr)
+    return 0 if not failures else 1

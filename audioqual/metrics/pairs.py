@@ -1,0 +1,237 @@
+"""Score every (reference, test) pair of a manifest with one metric, in parallel and resumably.
+
+The pairs manifest is a CSV with columns `test` and `reference` (paths
+relative to the CSV's folder or absolute), optional `start_time`/`end_time`
+in seconds applied to both files, and any other columns, which are passed
+through to the output unchanged. The output CSV adds the metric's outputs
+(its headline column is the metric name) and an `error` column.
+
+Work goes through `audioqual.data.journal.run_batch`: each finished pair is
+journalled before the next is recorded, a re-run skips finished pairs, and
+a failing pair is recorded with its error while the others go on. With
+more than one worker, pairs are scored by a process pool (one metric
+object per worker, one BLAS/torch thread each) and journalled in input order.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audioqual.data.journal import BatchJournal, run_batch
+from audioqual.errors import AudioqualError, ManifestError
+from audioqual.io import AudioLoadOptions, ChannelPolicy, load_audio, resample
+from audioqual.metrics.base import PairMetric
+from audioqual.metrics.registry import create
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (reference, test) pair to score; paths are absolute."""
+
+    reference: str
+    test: str
+    start_time: float | None = None
+    end_time: float | None = None
+
+
+def read_pairs(path: str | Path) -> tuple[list[str], list[dict[str, str]], list[Pair]]:
+    """Columns, raw rows and resolved pairs of a pairs manifest CSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: pairs manifest does not exist")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{path}: not a UTF-8 CSV file ({err.reason})") from err
+    reader = csv.DictReader(text.splitlines())
+    columns = list(reader.fieldnames or [])
+    missing = [c for c in ("test", "reference") if c not in columns]
+    if missing:
+        raise ManifestError(f"{path}: pairs manifest lacks column(s) {', '.join(missing)}")
+    rows, pairs = [], []
+    for line_no, row in enumerate(reader, start=2):
+        where = f"{path}:{line_no}"
+        if None in row:
+            raise ManifestError(f"{where}: more fields than header columns")
+        row = {k: v or "" for k, v in row.items()}
+        if not row["test"] or not row["reference"]:
+            raise ManifestError(f"{where}: empty test or reference path")
+        start, end = _time(row.get("start_time"), where, "start_time"), _time(row.get("end_time"), where, "end_time")
+        if start is not None and end is not None and end <= start:
+            raise ManifestError(f"{where}: end_time {end} is not after start_time {start}")
+        rows.append(row)
+        pairs.append(Pair(_absolute(row["reference"], path.parent), _absolute(row["test"], path.parent), start, end))
+    if not pairs:
+        raise ManifestError(f"{path}: pairs manifest has no rows")
+    return columns, rows, pairs
+
+
+def _absolute(path: str, base: Path) -> str:
+    return path if os.path.isabs(path) else str(base / path)
+
+
+def _time(value: str | None, where: str, name: str) -> float | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError as err:
+        raise ManifestError(f"{where}: {name} {value!r} is not a number") from err
+    if not np.isfinite(number) or number < 0:
+        raise ManifestError(f"{where}: {name} {value!r} must be a finite, non-negative number")
+    return number
+
+
+def pair_ids(rows: Sequence[dict[str, str]]) -> list[str]:
+    """Stable item ids for the journal: test|reference|segment, numbered when repeated."""
+    ids, seen = [], {}
+    for row in rows:
+        base = "|".join([row["test"], row["reference"], row.get("start_time", ""), row.get("end_time", "")])
+        seen[base] = seen.get(base, 0) + 1
+        ids.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return ids
+
+
+def score_one(metric: PairMetric, pair: Pair) -> dict[str, float]:
+    """Load both files as the metric needs them and score the pair."""
+    info = metric.info
+    options = AudioLoadOptions(sample_rate=info.sample_rate, channels=ChannelPolicy(info.channels))
+    reference, rate = load_audio(pair.reference, options, pair.start_time, pair.end_time)
+    test, test_rate = load_audio(pair.test, options, pair.start_time, pair.end_time)
+    if rate != test_rate:
+        test = resample(test, test_rate, rate)
+    scores = metric.score_pair(reference, test, rate)
+    return {key: float(value) for key, value in scores.items()}
+
+
+_WORKER_METRIC: PairMetric | None = None
+
+
+def _init_worker(name: str, options: dict[str, Any]) -> None:
+    """Build the worker's metric, then hold every thread pool it loaded to one thread (workers are the parallelism)."""
+    global _WORKER_METRIC
+    from threadpoolctl import threadpool_limits
+
+    _WORKER_METRIC = create(name, **options)
+    threadpool_limits(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+class WorkerError(AudioqualError):
+    """An error raised while scoring in a worker, carried back as plain text."""
+
+
+def _score_in_worker(pair: Pair) -> dict[str, float]:
+    """Score in a worker; errors come back as WorkerError, which always pickles.
+
+    An exception that cannot be unpickled in the parent (one whose __init__
+    takes other arguments than its message) would break the whole pool.
+    """
+    if _WORKER_METRIC is None:
+        raise WorkerError("worker metric was not initialised")
+    try:
+        return score_one(_WORKER_METRIC, pair)
+    except AudioqualError as err:
+        raise WorkerError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - recorded per pair, same text as run_batch writes in-process
+        raise WorkerError(f"{type(err).__name__}: {err}") from None
+
+
+class _PoolScorer:
+    """run_batch's `process` for parallel work: results come from a process pool, in input order.
+
+    Every pending pair is submitted up front. If a worker dies (killed,
+    segfault), the pair being waited for is re-scored alone in a fresh pool:
+    if that crashes too, the pair is recorded as failed; either way the
+    remaining pairs are resubmitted and the job goes on.
+    """
+
+    def __init__(self, metric: str, options: dict[str, Any], workers: int, todo: list[tuple[str, Pair]]):
+        self.metric, self.options, self.workers = metric, options, workers
+        self.todo = todo
+        self.position = {item_id: i for i, (item_id, _) in enumerate(todo)}
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: dict[str, Future] = {}
+
+    def _new_pool(self, size: int) -> ProcessPoolExecutor:
+        self.close()
+        self.pool = ProcessPoolExecutor(max_workers=max(1, min(self.workers, size)), mp_context=get_context("spawn"),
+                                        initializer=_init_worker, initargs=(self.metric, self.options))
+        return self.pool
+
+    def _submit_from(self, first: int) -> None:
+        rest = self.todo[first:]
+        pool = self._new_pool(len(rest))
+        self.futures = {item_id: pool.submit(_score_in_worker, pair) for item_id, pair in rest}
+
+    def __call__(self, item: tuple[str, Pair]) -> dict[str, float]:
+        item_id, pair = item
+        if self.pool is None:
+            self._submit_from(0)
+        try:
+            return self.futures[item_id].result()
+        except BrokenProcessPool:
+            log.warning("a worker process died; scoring %s alone to find out whether it is the cause", pair.test)
+        try:
+            return self._new_pool(1).submit(_score_in_worker, pair).result()
+        except BrokenProcessPool as err:
+            raise AudioqualError(f"{pair.test}: the worker process crashed (killed or segfault) on this pair") from err
+        finally:
+            self._submit_from(self.position[item_id] + 1)
+
+    def close(self) -> None:
+        """Stop the pool, cancelling work not started."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def score_pairs(
+    manifest: str | Path,
+    output: str | Path,
+    metric: str,
+    workers: int = 1,
+    metric_options: dict[str, Any] | None = None,
+    retry_failed: bool = False,
+) -> BatchJournal:
+    """Score every pair of `manifest` with the named metric and write `output` (CSV).
+
+    `metric` is a registered name or a `module:Class` path. Re-running with
+    the same output resumes: finished pairs are not scored again.
+    """
+    if workers < 1:
+        raise AudioqualError(f"workers must be >= 1, got {workers}")
+    _, rows, pairs = read_pairs(manifest)
+    metric_options = metric_options or {}
+    ids = pair_ids(rows)
+    items = [(item_id, (item_id, pair)) for item_id, pair in zip(ids, pairs)]
+    base_rows = dict(zip(ids, rows))
+    description = f"{metric} on {Path(manifest).name}"
+    scorer = create(metric, **metric_options)  # fails here, before any work, when the metric cannot be built
+    if workers == 1:
+        return run_batch(items, lambda item: score_one(scorer, item[1]), output, base_rows, description, retry_failed)
+    journal = BatchJournal(output)
+    todo = [
+        (item_id, pair) for item_id, (_, pair) in items
+        if not journal.is_done(item_id) or (retry_failed and journal.records[item_id].get("error"))
+    ]
+    pool_scorer = _PoolScorer(metric, metric_options, workers, todo)
+    try:
+        return run_batch(items, pool_scorer, output, base_rows, description, retry_failed)
+    finally:
+        pool_scorer.close()
