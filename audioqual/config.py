@@ -86,6 +86,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return tuple(items) if origin is tuple else items
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
+        except ValueError:
+            raise ConfigError(f"{where}: expected float, got {value!r}") from None
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is bool and isinstance(value, bool):

@@ -116,7 +116,7 @@ class Outer:
 
 def test_config_yaml_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("name: run1\ninner:\n  rate: 0.01\n")
+    path.write_text("name: run1\ninner:\n  rate: 1e-2\n")
     config = load_config(Outer, path, ["epochs=5", "inner.layers=[3, 4]", "strategy=kmeans:8"])
     assert config == Outer(name="run1", epochs=5, inner=Inner(rate=0.01, layers=[3, 4]), strategy="kmeans:8")
 
