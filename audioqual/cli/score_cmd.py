@@ -1,0 +1,68 @@
+"""No-reference quality of audio files: each aspect's predicted mean and standard deviation.
+
+  audioqual score clip.wav folder/ -o scores.jsonl --model runs/nr/dat_source/model
+  audioqual score manifest.jsonl -o scores.csv --model MODEL_DIR --covariance
+
+Inputs are audio files, folders (searched recursively) or manifests
+(.jsonl/.csv, rows with `path` and optional `start_time`/`end_time`). Each
+output row keeps the input's fields and adds, per aspect (e.g. PQ, PC, CE,
+CU), `<aspect>` (mean) and `<aspect>_std`; `--covariance` adds the full
+covariance matrix. Works with single models and aspect-specific routers, for
+any head. Unreadable files get an `error` and the job goes on; running the
+same command again resumes an interrupted job (another model or other options
+start the output over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from audioqual.data.manifest import load_entries
+from audioqual.errors import AudioqualError
+from audioqual.nr.scoring import Scorer, load_scorer, model_digest, score_entries
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", help="audio files, folders or manifests")
+    parser.add_argument("-o", "--output", required=True, help="output manifest (.jsonl or .csv)")
+    parser.add_argument(
+        "--model",
+        "-m",
+        default=os.environ.get("AUDIOQUAL_NR_MODEL"),
+        help="trained model directory (default: $AUDIOQUAL_NR_MODEL)",
+    )
+    parser.add_argument("--covariance", action="store_true", help="also write the full covariance matrix")
+    parser.add_argument("--backbone", help="backbone directory to use instead of the one recorded in the model")
+    parser.add_argument("--cache-dir", help="feature cache folder (default: $AUDIOQUAL_CACHE or ~/.cache/audioqual)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone batch")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.model:
+        raise AudioqualError("no model given: pass --model DIR (or set AUDIOQUAL_NR_MODEL)")
+    entries = load_entries(args.inputs)
+    if not entries:
+        raise AudioqualError("no audio files found in the inputs")
+    scorer = Scorer(
+        load_scorer(args.model),
+        cache_dir=args.cache_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+        backbone=args.backbone,
+        progress=not args.quiet,
+    )
+    job = {
+        "model": str(Path(args.model).resolve()),
+        "model_digest": model_digest(args.model),
+        "backbone": args.backbone,
+    }
+    journal = score_entries(scorer, entries, args.output, covariance=args.covariance, job=job)
+    failures = journal.failures()
+    print(f"scored {len(entries) - len(failures)} of {len(entries)} item(s) -> {args.output}")
+    for item_id, error in list(failures.items())[:10]:
+        print(f"  failed: {item_id}: {error}")
+    return 1 if failures and len(failures) == len(entries) else 0
