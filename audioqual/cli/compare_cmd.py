@@ -10,7 +10,8 @@ has a mapping fitted for this reference mode), warning (length or rate
 adjustments), error. Reference and test of different lengths are trimmed to
 the shorter, different rates are resampled. Batch runs with -o are journalled:
 re-running resumes, and a bad file is recorded in its row without stopping
-the job. Without --model the installed default model is used.
+the job. Without --model the installed default model is used. --engine ray
+spreads a batch over Ray actors (several machines) with the same output.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.data.journal import run_batch
 from audioqual.data.manifest import read_manifest
 from audioqual.deepaq import load_model
+from audioqual.deepaq.jobs import CompareRowJob
 from audioqual.deepaq.reference_set import build_reference_set
 from audioqual.deepaq.scorer import DeePAQScorer
+from audioqual.distributed.ray_engine import run_ray
 from audioqual.errors import AudioqualError, ManifestError
 from audioqual.features import FeatureCache
 from audioqual.features.cache import DEFAULT_CACHE_DIR
@@ -43,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda, ... (default: GPU when present)")
     parser.add_argument("--cache-dir", help=f"cache of reference-set embeddings (default {DEFAULT_CACHE_DIR})")
     parser.add_argument("--retry-failed", action="store_true", help="redo rows that failed in an earlier run")
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors with --engine ray (each loads the model once)")
+    add_engine_arguments(parser)
 
 
 def _pairs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], str, str | None]]:
@@ -74,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if args.nmr_refs is not None and args.ref:
         raise AudioqualError("give either --ref (full reference) or --nmr-refs (non-matching reference), not both")
     items = _pairs(args)
+    if args.engine == "ray":
+        return _run_on_ray(args, items)
     scorer = DeePAQScorer(load_model(args.model, args.backbone), device=args.device)
     references = None
     if args.nmr_refs is not None:
@@ -113,3 +121,22 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
         print(json.dumps(row))
     return 1 if failed else 0
+
+
+def _run_on_ray(args: argparse.Namespace, items: list[tuple[str, dict[str, Any], str, str | None]]) -> int:
+    """The -o batch path on Ray actors: same journal, same output columns."""
+    if not args.output:
+        raise AudioqualError("--engine ray needs -o/--output (the journal that makes the run resumable)")
+    job = CompareRowJob(args.model, args.backbone, args.device, args.nmr_refs, args.cache_dir)
+    journal = run_ray(
+        [(item_id, {"test": test, "reference": reference}) for item_id, _, test, reference in items],
+        job,
+        args.output,
+        base_rows={item_id: base for item_id, base, _, _ in items},
+        workers=args.workers,
+        address=args.ray_address,
+        retry_failed=args.retry_failed,
+    )
+    failures = journal.failures()
+    print(f"wrote {args.output}: {len(items) - len(failures)} scored, {len(failures)} failed", file=sys.stderr)
+    return 1 if failures and len(failures) == len(items) else 0

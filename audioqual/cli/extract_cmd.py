@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from audioqual.backbones import Backbone
+from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.data.manifest import load_entries, write_manifest
 from audioqual.distributed.ray_engine import run_ray
 from audioqual.errors import AudioqualError
@@ -33,10 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-seconds", type=float, default=30.0, help="longer audio is encoded in chunks")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("-o", "--output", help="output manifest (.jsonl or .csv) with each item's cache file")
-    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="ray: spread over a Ray cluster")
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors (each loads the backbone once)")
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors with --engine ray (each loads the backbone once)")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor")
-    parser.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
+    add_engine_arguments(parser)
 
 
 def parse_layers(text: str) -> tuple[int, ...] | None:

@@ -4,7 +4,8 @@ The pairs manifest is a CSV with columns `test` and `reference` (paths
 relative to the CSV or absolute; optional start_time/end_time in seconds);
 other columns are copied to the output, which adds the metric's scores (the
 headline column is named after the metric) and an `error` column for pairs
-that failed. Pairs are scored in parallel by --workers processes; the job
+that failed. Pairs are scored in parallel by --workers processes (or Ray
+actors with --engine ray, for corpora spread over several machines); the job
 is journalled, so an interrupted run resumes where it stopped when started
 again with the same output. A listening-test manifest works as a pairs
 manifest, and the output then feeds `audioqual evaluate` directly.
@@ -21,6 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.errors import AudioqualError
 from audioqual.metrics.pairs import score_pairs
 from audioqual.metrics.registry import describe, registered
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output CSV")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
     parser.add_argument("--retry-failed", action="store_true", help="score pairs that failed in an earlier run again")
+    add_engine_arguments(parser)
 
 
 def list_metrics() -> str:
@@ -60,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.name or args.manifest is None or args.output is None:
         raise AudioqualError("give a metric NAME, --manifest and -o (or --list)")
-    journal = score_pairs(args.manifest, args.output, args.name, workers=args.workers, retry_failed=args.retry_failed)
+    journal = score_pairs(
+        args.manifest, args.output, args.name, workers=args.workers, retry_failed=args.retry_failed,
+        engine=args.engine, ray_address=args.ray_address,
+    )
     failures = journal.failures()
     print(f"wrote {args.output}: {len(journal.records) - len(failures)} pairs scored, {len(failures)} failed")
     for error in list(failures.values())[:10]:

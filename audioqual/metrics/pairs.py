@@ -19,10 +19,10 @@ import csv
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,18 @@ def score_one(metric: PairMetric, pair: Pair) -> dict[str, float]:
     return {key: float(value) for key, value in scores.items()}
 
 
+@dataclass(frozen=True)
+class MetricRowJob:
+    """Picklable factory of a per-pair processor for distributed engines (metric built once per worker)."""
+
+    metric: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self) -> Callable[[dict[str, Any]], dict[str, float]]:
+        scorer = create(self.metric, **dict(self.options))
+        return lambda item: score_one(scorer, Pair(**item))
+
+
 _WORKER_METRIC: PairMetric | None = None
 
 
@@ -208,11 +220,14 @@ def score_pairs(
     workers: int = 1,
     metric_options: dict[str, Any] | None = None,
     retry_failed: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> BatchJournal:
     """Score every pair of `manifest` with the named metric and write `output` (CSV).
 
     `metric` is a registered name or a `module:Class` path. Re-running with
-    the same output resumes: finished pairs are not scored again.
+    the same output resumes: finished pairs are not scored again. With
+    engine="ray", `workers` Ray actors score the pairs (same output format).
     """
     if workers < 1:
         raise AudioqualError(f"workers must be >= 1, got {workers}")
@@ -223,6 +238,12 @@ def score_pairs(
     base_rows = dict(zip(ids, rows))
     description = f"{metric} on {Path(manifest).name}"
     scorer = create(metric, **metric_options)  # fails here, before any work, when the metric cannot be built
+    if engine == "ray":
+        from audioqual.distributed.ray_engine import run_ray
+
+        job = MetricRowJob(metric, tuple(sorted(metric_options.items())))
+        ray_items = [(item_id, asdict(pair)) for item_id, pair in zip(ids, pairs)]
+        return run_ray(ray_items, job, output, base_rows, workers=workers, address=ray_address, retry_failed=retry_failed)
     if workers == 1:
         return run_batch(items, lambda item: score_one(scorer, item[1]), output, base_rows, description, retry_failed)
     journal = BatchJournal(output)

@@ -1,0 +1,37 @@
+"""Per-row DeePAQ comparison job for distributed engines (each worker loads the model once)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from audioqual.deepaq import load_model
+from audioqual.deepaq.reference_set import build_reference_set
+from audioqual.deepaq.scorer import DeePAQScorer
+from audioqual.features import FeatureCache
+
+
+@dataclass(frozen=True)
+class CompareRowJob:
+    """Picklable factory: {"test", "reference"} -> score row (full reference, or against `nmr_refs`)."""
+
+    model: str | None = None
+    backbone: str | None = None
+    device: str | None = None
+    nmr_refs: str | None = None
+    cache_dir: str | None = None
+
+    def __call__(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        scorer = DeePAQScorer(load_model(self.model, self.backbone), device=self.device)
+        references = None
+        if self.nmr_refs is not None:
+            cache = FeatureCache(self.cache_dir) if self.cache_dir else FeatureCache()
+            references = build_reference_set(scorer, self.nmr_refs, cache).embeddings
+
+        def process(item: dict[str, Any]) -> dict[str, Any]:
+            if references is not None:
+                return scorer.compare_to_set(item["test"], references).row()
+            return scorer.compare_files(item["reference"], item["test"]).row()
+
+        return process
