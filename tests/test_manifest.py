@@ -98,6 +98,8 @@ def test_journal_ignores_a_line_cut_by_a_crash(tmp_path):
         handle.write('{"id": "b", "row": {"x"')  # killed mid-write
     reloaded = BatchJournal(tmp_path / "out.jsonl")
     assert reloaded.is_done("a") and not reloaded.is_done("b")
+    reloaded.record("b", {"x": 2})
+    assert BatchJournal(tmp_path / "out.jsonl").records["b"]["row"] == {"x": 2}  # not glued to the cut line
 
 
 @dataclass

@@ -36,14 +36,20 @@ class BatchJournal:
         records: dict[str, dict[str, Any]] = {}
         if not self.path.exists():
             return records
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash: that item is redone
-                if isinstance(record, dict) and "id" in record:
-                    records[str(record["id"])] = record
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            # A crash mid-write left a partial last line: drop it (that item is redone), so the
+            # next record does not get glued onto it and lost.
+            data = data[: data.rfind(b"\n") + 1]
+            with open(self.path, "r+b") as handle:
+                handle.truncate(len(data))
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and "id" in record:
+                records[str(record["id"])] = record
         return records
 
     def is_done(self, item_id: str) -> bool:
