@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from conftest import tone
 from audioqual.aesthetics import (
     HEAD_NAME,
     AestheticsOptions,
+    build_head,
     export_official,
     import_official,
     load_backbone,
@@ -30,15 +32,18 @@ from audioqual.aesthetics.model import AestheticsModel
 from audioqual.aesthetics.official import DEFAULT_MODEL_CFG, OfficialCheckpoint, official_to_hf_key
 from audioqual.backbones.tiny import tiny_backbone
 from audioqual.config import from_dict
+from audioqual.data.aes import read_aes_manifest
 from audioqual.data.manifest import ManifestEntry
 from audioqual.domains.branch import BranchSpec
 from audioqual.errors import AudioqualError, ModelLoadError
 from audioqual.io import save_audio
 from audioqual.nr.config import NRTrainConfig
 from audioqual.nr.model import InputSpec, NoReferenceModel
+from audioqual.nr.registry import InputInfo
 from audioqual.nr.scoring import Scorer, load_scorer
-from audioqual.train.nr import train_nr
+from audioqual.train.nr import split_items, train_nr
 
+REPO = Path(__file__).resolve().parents[1]
 ASPECTS = ["PQ", "PC", "CE", "CU"]
 AXES = ("CE", "CU", "PC", "PQ")
 RATE = 16000
@@ -328,6 +333,9 @@ def test_head_is_registered():
     from audioqual.nr.registry import head_factory
 
     assert head_factory(HEAD_NAME) is FACTORY and FACTORY.input_kind == "waveform"
+    assert FACTORY.load_backbone is load_backbone  # train nr / score open features.backbone through it
+    info = InputSpec(kind="waveform", backbone="x").input_info(ASPECTS)
+    assert info.aspects == tuple(ASPECTS) and info.num_aspects == 4
 
 
 def _nr_model(backbone_dir: Path, branches=(), **options) -> NoReferenceModel:
@@ -462,7 +470,7 @@ def _train_config(root: Path, backbone: Path, strategy: str, out: Path) -> NRTra
             "seed": 1,
             "data": {"train": str(root / "train.jsonl"), "valid_fraction": 0.25},
             "features": {"backbone": str(backbone), "cache_dir": str(root / "cache")},
-            "head": {"name": HEAD_NAME, "options": {"window_seconds": 0.5, "hop_seconds": 0.5, "aspects": ASPECTS}},
+            "head": {"name": HEAD_NAME, "options": {"window_seconds": 0.5, "hop_seconds": 0.5}},
             "domains": [] if strategy == "none" else [{"strategy": strategy}],
             "optim": {"epochs": 2, "batch_size": 4, "lr": 1e-3, "device": "cpu"},
         },
@@ -482,6 +490,14 @@ def test_fine_tunes_end_to_end_with_each_strategy(rated_clips, wavlm_dir, tmp_pa
     assert any("conv_layers.0" in k for k in changed) and any("encoder.layers.1" in k for k in changed)
     if strategy == "none":
         assert saved.adversary is None and metrics["history"][0]["train_adv_loss"] == 0.0
+        # no checkpoint fixed the normalisation: it was fitted on the training split before training
+        train_items, _ = split_items(read_aes_manifest(rated_clips / "train.jsonl", ASPECTS), 0.25, 1)
+        assert len(train_items) == saved.metadata["train_items"] == 9
+        for index, aspect in enumerate(ASPECTS):
+            values = [item.scores[aspect] for item in train_items]
+            assert float(saved.head.target_mean[index]) == pytest.approx(statistics.fmean(values), rel=1e-5)
+            assert float(saved.head.target_std[index]) == pytest.approx(statistics.pstdev(values), rel=1e-5)
+        assert saved.head.target_fixed.all()
     else:
         assert len(saved.branches) == 1 and metrics["history"][0]["train_adv_loss"] > 0
         assert set(metrics["history"][0]["domain_accuracy"]) == {saved.branches[0].name}
@@ -496,6 +512,7 @@ def test_saved_model_reloads_in_a_new_process_and_scores_identically(rated_clips
     backbone.rmdir()
     config = json.loads((model_dir / "config.json").read_text())
     assert config["head_options"]["init"] == "config" and config["head_options"]["encoder_config"]
+    assert config["head_options"]["aspects"] == ASPECTS and config["input"]["crop_seconds"] is None
 
     audio = sorted((rated_clips / "audio").glob("*.wav"))[:4]
     scorer = Scorer(load_scorer(model_dir), device="cpu", progress=False, cache_dir=tmp_path / "cache")
@@ -521,7 +538,6 @@ def test_saved_model_reloads_in_a_new_process_and_scores_identically(rated_clips
 
 def test_fine_tunes_meta_checkpoint_with_dat(rated_clips, tmp_path):
     """Start from a checkpoint in Meta's format (tiny), fine-tune with DAT-Source through the generic trainer."""
-    from audioqual.data.aes import read_aes_manifest
     from audioqual.domains.strategies import assign_domains
     from audioqual.nr.config import OptimConfig
     from audioqual.nr.data import WaveformDataset, pad_collate
@@ -533,10 +549,14 @@ def test_fine_tunes_meta_checkpoint_with_dat(rated_clips, tmp_path):
     assignment = assign_domains("source", [i.item_id for i in items], sources=[i.source for i in items])
     spec = InputSpec(kind="waveform", backbone=str(checkpoint), sample_rate=RATE)
     branch = BranchSpec("source", assignment.num_domains, 0.5, 0.5)
-    with pytest.raises(AudioqualError, match="aspect names"):
-        NoReferenceModel.build(HEAD_NAME, {}, ASPECTS, spec, [branch])
-    options = {"window_seconds": 0.5, "hop_seconds": 0.5, "aspects": ASPECTS}
-    model = NoReferenceModel.build(HEAD_NAME, options, ASPECTS, spec, [branch])
+    with pytest.raises(AudioqualError, match="aspect names"):  # the head alone, told no names
+        build_head(AestheticsOptions(), InputInfo(4, sample_rate=RATE, backbone=str(checkpoint)))
+    options = {"window_seconds": 0.5, "hop_seconds": 0.5}
+    with pytest.raises(AudioqualError, match="differ from the model's aspects"):
+        NoReferenceModel.build(HEAD_NAME, {**options, "aspects": ["PC", "PQ", "CE", "CU"]}, ASPECTS, spec, [branch])
+    repeated = NoReferenceModel.build(HEAD_NAME, {**options, "aspects": ASPECTS}, ASPECTS, spec, [branch])  # old style
+    model = NoReferenceModel.build(HEAD_NAME, options, ASPECTS, spec, [branch])  # names from the model's aspects
+    assert model.head_options["aspects"] == repeated.head_options["aspects"] == ASPECTS
     head = model.head
     assert head.target_fixed.all() and head.target_mean.tolist() == [8.0, 7.0, 5.0, 6.0]  # PQ, PC, CE, CU
     model.head.fit_targets(np.ones((3, 4)))  # official normalisation is kept
@@ -564,3 +584,55 @@ def test_import_official_scores_like_meta_model(tmp_path):
     clip = torch.randn(1, 20000)
     with torch.no_grad():
         torch.testing.assert_close(model(clip).prediction.mean, official(clip).prediction.mean, rtol=0, atol=0)
+
+
+def test_from_meta_config_fine_tunes_meta_checkpoint_through_the_cli(rated_clips, tmp_path):
+    """configs/nr_aesthetics_from_meta.yaml as shipped, `--backbone` pointing at a (tiny) checkpoint.pt in Meta's
+    format: train nr with DAT-Source (+ a K-means branch on the released encoder), then `audioqual score`."""
+    from audioqual.cli.main import main as cli_main
+    from audioqual.io import AudioLoadOptions, load_audio
+
+    official = model_from_official(tiny_checkpoint(), ASPECTS, window_seconds=0.5, hop_seconds=0.5)
+    checkpoint = export_official(official, tmp_path / "meta" / "checkpoint.pt")
+    out = tmp_path / "run"
+    overrides = [
+        f"data.train={rated_clips / 'train.jsonl'}",
+        "data.valid=null",
+        "data.valid_fraction=0.25",
+        f"features.cache_dir={tmp_path / 'cache'}",
+        "features.device=cpu",
+        f"output_dir={out}",
+        "head.options={window_seconds: 0.5, hop_seconds: 0.5, precision: bf16, gradient_checkpointing: true}",
+        'domains=[{strategy: source}, {strategy: "kmeans:2"}]',
+        "optim.epochs=1",
+        "optim.batch_size=4",
+        "optim.device=cpu",
+    ]
+    config = str(REPO / "configs" / "nr_aesthetics_from_meta.yaml")
+    assert cli_main(["train", "nr", "--config", config, "--backbone", str(checkpoint), "-q", *overrides]) == 0
+
+    model_dir = out / "model"
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["head"] == HEAD_NAME and saved["aspects"] == ASPECTS and saved["head_options"]["aspects"] == ASPECTS
+    assert saved["input"]["backbone"] == str(checkpoint) and saved["input"]["crop_seconds"] is None
+    assert saved["input"]["backbone_fingerprint"] == load_backbone(str(checkpoint)).fingerprint()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["history"][0]["train_adv_loss"] > 0
+    assert set(metrics["history"][0]["domain_accuracy"]) == {"source", "kmeans2"}
+    model = NoReferenceModel.from_pretrained(model_dir)
+    assert model.domains["kmeans2"].centroids.shape == (2, 48)  # embeddings of the released (tiny) encoder
+    # Meta's per-axis normalisation (PQ, PC, CE, CU) is kept, not refitted; the encoder was fine-tuned
+    assert model.head.target_mean.tolist() == [8.0, 7.0, 5.0, 6.0] and model.head.target_fixed.all()
+    before = official.backbone.model.encoder.layers[0].attention.rel_attn_embed.weight
+    assert not torch.equal(model.head.backbone.model.encoder.layers[0].attention.rel_attn_embed.weight, before)
+
+    clips = sorted((rated_clips / "audio").glob("*.wav"))[:3]
+    scores = tmp_path / "scores.jsonl"
+    command = ["score", *map(str, clips), "-o", str(scores), "--model", str(model_dir), "--device", "cpu", "-q"]
+    assert cli_main(command) == 0
+    rows = {row["path"]: row for row in map(json.loads, scores.read_text().splitlines())}
+    for clip in clips:  # the whole clip (0.3-0.75 s, several 0.5 s windows), not a crop
+        audio, _ = load_audio(str(clip), AudioLoadOptions(sample_rate=RATE))
+        with torch.no_grad():
+            expected = model(torch.from_numpy(audio[:1]), torch.tensor([audio.shape[1]])).prediction.mean[0]
+        assert [rows[str(clip)][a] for a in ASPECTS] == pytest.approx(expected.tolist(), abs=1e-5)

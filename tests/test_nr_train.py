@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -26,9 +27,11 @@ from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.probe import bottleneck, linear_probe_accuracy
 from audioqual.nr.scoring import load_scorer, predict_dataset
 from audioqual.nr.synthetic import make_spurious_dataset
-from audioqual.train.nr import prepare_data, train_single
+from audioqual.train.nr import add_arguments as add_nr_arguments
+from audioqual.train.nr import config_from_args, prepare_data, train_single
 from audioqual.train.trainer import Trainer
 
+REPO = Path(__file__).resolve().parents[1]
 HEAD = "{pool_size: 3}"  # 1 s clips give 49 frames: pool 3 keeps MultiGauss' two conv blocks
 
 
@@ -170,6 +173,38 @@ def test_aspect_specific_selection_through_the_cli(synthetic, tmp_path, capsys):
     # a changed setting that the checkpoint depends on is refused rather than silently mixed
     assert cli_main(["train", "nr", "--config", str(path), "--quiet", "optim.lr=0.01"]) == 1
     assert "checkpoint belongs to a different configuration" in capsys.readouterr().err
+
+
+def test_train_nr_backbone_option_expands_to_config_overrides(capsys):
+    def config(*argv: str) -> NRTrainConfig:
+        parser = argparse.ArgumentParser()
+        add_nr_arguments(parser)
+        return config_from_args(parser.parse_args(argv))
+
+    # the preset: Meta's released model in the aesthetics head, with that architecture's recipe when no config
+    meta = config("--backbone", "aesthetics")
+    assert meta.head.name == "aesthetics" and meta.features.backbone == "facebook/audiobox-aesthetics"
+    assert (meta.optim.lr, meta.optim.batch_size, meta.optim.epochs) == (1e-5, 16, 200)
+    # with a config, the config's optimiser settings stay; KEY=VALUE overrides win over the option
+    baseline = str(REPO / "configs" / "nr_dat_source.yaml")
+    mixed = config("--config", baseline, "--backbone", "aesthetics", "optim.epochs=3")
+    assert mixed.head.name == "aesthetics" and mixed.features.backbone == "facebook/audiobox-aesthetics"
+    assert (mixed.optim.lr, mixed.optim.batch_size, mixed.optim.epochs) == (1e-4, 64, 3)
+    assert [d.strategy for d in mixed.domains] == ["source"]
+    # any other value is just features.backbone (kept verbatim, even with YAML-special characters)
+    plain = config("--config", baseline, "--backbone", "/models/odd: name")
+    assert plain.features.backbone == "/models/odd: name" and plain.head.name == "multigauss"
+    assert config("--backbone", "/m/checkpoint.pt", "--head", "aesthetics").head.name == "aesthetics"
+    assert config("--backbone", "x", "features.backbone=y").features.backbone == "y"
+    with pytest.raises(AudioqualError, match="cannot go with --head multigauss"):
+        config("--backbone", "aesthetics", "--head", "multigauss")
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["train", "nr", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "--backbone DIR_OR_HUB_ID" in help_text and "facebook/audiobox-aesthetics" in help_text
+    assert "--backbone aesthetics" in help_text
 
 
 class _Synthetic(Dataset):

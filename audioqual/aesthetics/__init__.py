@@ -4,7 +4,8 @@
   one MLP per aspect, target normalisation, official 10 s chunked inference.
 - `official`: Meta's checkpoint formats and the WavLM key mapping to transformers.
 - `convert`: whole-model import from / export to Meta's format.
-- `head.FACTORY`: the head for `audioqual.nr` (train with `head.name: aesthetics`).
+- `head.FACTORY`: the head for `audioqual.nr` (train with `head.name: aesthetics`, or
+  `audioqual train nr --backbone aesthetics` to start from Meta's released model).
 """
 
 from audioqual.aesthetics.convert import export_official, model_from_official, official_axis

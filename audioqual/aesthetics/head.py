@@ -45,7 +45,7 @@ class AestheticsOptions:
     """Options of the aesthetics head (defaults: the released model; training settings of seed 000)."""
 
     init: str = "pretrained"
-    aspects: list[str] | None = None  # the data's aspect names in order (= data.aspects); needed for Meta's checkpoint
+    aspects: list[str] | None = None  # recorded by build_head from the model's aspects (data.aspects); no need to set
     num_states: int | None = None  # hidden states combined (official nth_layer); None: all
     proj_num_layer: int = 1
     proj_ln: bool = False
@@ -129,19 +129,24 @@ def build_head(options: AestheticsOptions, info: InputInfo) -> AestheticsModel:
 
 
 def _aspect_names(options: AestheticsOptions, info: InputInfo, official: bool) -> list[str]:
-    """The data's aspect names: from the input info when it carries them, else from the options.
+    """The model's aspect names: from the input info (the model's aspects), else from the options.
 
     Names decide which of Meta's axes a head starts from, so starting from the
     official checkpoint without them is an error; otherwise neutral names are used.
+    `head.options.aspects` (older configs repeat `data.aspects` there) must agree.
     """
-    names = list(getattr(info, "aspects", None) or options.aspects or [])
+    given = [str(a) for a in options.aspects or []]
+    names = [str(a) for a in info.aspects] or given
+    if given and given != names:
+        raise AudioqualError(
+            f"head.options.aspects {given} differ from the model's aspects {names} (data.aspects); "
+            "leave head.options.aspects out"
+        )
     if not names:
         if official:
-            raise AudioqualError(
-                "starting from Meta's checkpoint needs the aspect names: set head.options.aspects to data.aspects"
-            )
+            raise AudioqualError("starting from Meta's checkpoint needs the aspect names (InputInfo.aspects)")
         names = [f"aspect{i}" for i in range(info.num_aspects)]
-        log.warning("aesthetics head: aspect names not given (head.options.aspects); using %s", names)
+        log.warning("aesthetics head: aspect names not given; using %s", names)
     if len(names) != info.num_aspects:
         raise AudioqualError(f"head options name {len(names)} aspects, the data has {info.num_aspects}")
     return [str(n) for n in names]
@@ -193,7 +198,9 @@ def _backbone_from_config(options: AestheticsOptions) -> Backbone:
     return Backbone(model.to_empty(device="cpu").eval(), backbone_info)
 
 
-FACTORY = HeadFactory(config_cls=AestheticsOptions, build=build_head, input_kind="waveform")
+FACTORY = HeadFactory(
+    config_cls=AestheticsOptions, build=build_head, input_kind="waveform", load_backbone=load_backbone
+)
 
 
 def import_official(
@@ -213,7 +220,7 @@ def import_official(
     spec = InputSpec(
         kind="waveform", backbone=str(source), backbone_name=str(source), sample_rate=16000, crop_seconds=None
     )
-    head = build_head(options, spec.input_info(len(names)))
+    head = build_head(options, spec.input_info(names))
     model = NoReferenceModel(
         head,
         head_name=HEAD_NAME,

@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="trained model directory (default: $AUDIOQUAL_NR_MODEL)",
     )
     parser.add_argument("--covariance", action="store_true", help="also write the full covariance matrix")
-    parser.add_argument("--backbone", help="backbone directory to use instead of the one recorded in the model")
+    parser.add_argument(
+        "--backbone",
+        help="backbone directory to use instead of the one recorded in the model (features heads such as "
+        "MultiGauss; waveform heads such as aesthetics carry their own fine-tuned encoder)",
+    )
     parser.add_argument("--cache-dir", help="feature cache folder (default: $AUDIOQUAL_CACHE or ~/.cache/audioqual)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone batch")

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -49,8 +50,10 @@ class InputSpec:
     channels: int | None = None
     frames: int | None = None
 
-    def input_info(self, num_aspects: int) -> InputInfo:
-        return InputInfo(num_aspects, self.channels, self.frames, self.sample_rate, self.backbone)
+    def input_info(self, aspects: Sequence[str]) -> InputInfo:
+        """What the head is told about its input and the aspects (names, in output order) it predicts."""
+        names = tuple(str(a) for a in aspects)
+        return InputInfo(len(names), self.channels, self.frames, self.sample_rate, self.backbone, names)
 
 
 @dataclass
@@ -113,7 +116,7 @@ class NoReferenceModel(nn.Module):
         if factory.input_kind != input_spec.kind:
             raise ValueError(f"head {head_name!r} takes {factory.input_kind} input, not {input_spec.kind}")
         options = from_dict(factory.config_cls, dict(head_options), where=f"head {head_name} options")
-        head = factory.build(options, input_spec.input_info(len(aspects)))
+        head = factory.build(options, input_spec.input_info(aspects))
         return cls(
             head,
             head_name=head_name,
@@ -124,6 +127,17 @@ class NoReferenceModel(nn.Module):
             domains=domains,
             metadata=metadata,
         )
+
+    def fit_targets(self, targets: np.ndarray) -> None:
+        """Let the head fit what it derives from the training targets [N, k] (aspect order), if anything.
+
+        Called once before training. Heads without a `fit_targets` method need
+        nothing (MultiGauss has a fixed output scaling); the aesthetics head fits
+        its per-aspect target normalisation unless a checkpoint fixed it.
+        """
+        fit = getattr(self.head, "fit_targets", None)
+        if callable(fit):
+            fit(np.asarray(targets))
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> NROutput:
         out = self.head(inputs) if lengths is None else self.head(inputs, lengths)

@@ -2,10 +2,11 @@
 
 `load_scorer` opens a saved `NoReferenceModel` or `AspectRouter` directory;
 `Scorer` prepares each member model's input (cached backbone features, or
-audio for heads that take waveforms), runs the members and assembles, per
-file, each aspect's mean and standard deviation (and on request the
-covariance). `score_entries` runs it as a crash-safe batch job: a bad file is
-recorded with its error and the job goes on; a re-run resumes.
+whole clips for heads that take waveforms and carry their own encoder), runs
+the members and assembles, per file, each aspect's mean and standard
+deviation (and on request the covariance). `score_entries` runs it as a
+crash-safe batch job: a bad file is recorded with its error and the job goes
+on; a re-run resumes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
 from audioqual.nr.data import WaveformDataset
 from audioqual.nr.features import FrameFeatures, crop_frame_features, resolve_device
 from audioqual.nr.model import MODEL_TYPE, NoReferenceModel, read_model_config
+from audioqual.nr.registry import head_factory
 from audioqual.nr.selection import ROUTER_TYPE, AspectRouter
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ class Scorer:
 
     def _backbone(self, model: NoReferenceModel) -> Backbone:
         spec = model.input_spec
-        backbone = Backbone.from_pretrained(self.backbone_override or spec.backbone)
+        backbone = head_factory(model.head_name).open_backbone(self.backbone_override or spec.backbone)
         if spec.backbone_fingerprint and backbone.fingerprint() != spec.backbone_fingerprint:
             raise ModelLoadError(
                 f"backbone {self.backbone_override or spec.backbone!r} is not the one this model was trained on "
