@@ -152,3 +152,18 @@ def test_reloaded_backbone_reuses_features(tmp_path, wav_folder, tiny_backbone_d
     entries = entries_from_paths([wav_folder])
     extract_features(entries, Backbone.from_pretrained(tiny_backbone_dir), cache)
     assert extract_features(entries, Backbone.from_pretrained(tiny_backbone_dir), cache).reused == 5
+
+
+def test_repeat_crop_gives_every_clip_the_same_frame_count(tmp_path):
+    from audioqual.features import repeat_crop
+    from audioqual.io import save_audio
+
+    np.testing.assert_array_equal(repeat_crop(np.arange(3.0), 7), [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(repeat_crop(np.arange(5.0), 2), [0, 1])
+    short = save_audio(tmp_path / "short.wav", np.random.default_rng(0).standard_normal((1, 4000)).astype(np.float32) * 0.1, 16000)
+    long = save_audio(tmp_path / "long.wav", np.random.default_rng(1).standard_normal((1, 40000)).astype(np.float32) * 0.1, 16000)
+    entries = [ManifestEntry(path=str(short)), ManifestEntry(path=str(long))]
+    spec = FeatureSpec(layers=(2,), pooling="frames", crop_seconds=1.0)
+    result = extract_features(entries, tiny_backbone("hubert"), FeatureCache(tmp_path / "cache"), spec)
+    shapes = {result.get(e.item_id).shape for e in entries}
+    assert shapes == {(1, 49, 32)}

@@ -31,26 +31,11 @@ the official `layer_results`).
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import torch
 from transformers import WavLMModel
 
-
-class _ScaleGradient(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad_output * ctx.scale, None
-
-
-def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """Identity forward; the gradient is multiplied by `scale` backward (fairseq's GradMultiply)."""
-    return _ScaleGradient.apply(x, float(scale))
+from audioqual.domains.grl import scale_gradient
 
 
 def frame_padding(sample_padding: torch.Tensor, num_frames: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 
-class _ReverseGradient(torch.autograd.Function):
+class _ScaleGradient(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.scale = scale
@@ -22,12 +22,17 @@ class _ReverseGradient(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad_output * (-ctx.scale), None
+        return grad_output * ctx.scale, None
+
+
+def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """x unchanged forward; gradient multiplied by `scale` backward (fairseq's GradMultiply)."""
+    return _ScaleGradient.apply(x, float(scale))
 
 
 def reverse_gradient(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """x unchanged forward; gradient multiplied by -scale backward."""
-    return _ReverseGradient.apply(x, float(scale))
+    return scale_gradient(x, -float(scale))
 
 
 class GradientReversal(nn.Module):

@@ -9,6 +9,7 @@ result is cached as soon as it exists, and a bad file is recorded and skipped.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -38,10 +39,21 @@ class FeatureSpec:
     layers: tuple[int, ...] | None = None  # None: every hidden state
     pooling: Pooling = "mean"
     chunk_seconds: float = 30.0
+    crop_seconds: float | None = None  # repeat each clip to this length and keep its start (fixed frame count)
 
     def __post_init__(self) -> None:
         if self.pooling not in ("mean", "frames"):
             raise ValueError(f"pooling must be 'mean' or 'frames', got {self.pooling!r}")
+        if self.crop_seconds is not None and self.crop_seconds <= 0:
+            raise ValueError(f"crop_seconds must be positive, got {self.crop_seconds}")
+
+
+def repeat_crop(samples: np.ndarray, length: int) -> np.ndarray:
+    """The clip repeated until it has `length` samples, then its first `length` (MultiGauss's crop)."""
+    if samples.shape[-1] == 0:
+        raise ValueError("cannot repeat an empty clip")
+    repeats = math.ceil(length / samples.shape[-1])
+    return np.tile(samples, repeats)[..., :length] if repeats > 1 else samples[..., :length]
 
 
 @dataclass
@@ -116,9 +128,13 @@ def extract_features(
         else:
             todo.append(entry)
 
+    crop = None
+    if spec.crop_seconds is not None:
+        crop = max(int(round(spec.crop_seconds * backbone.sample_rate)), backbone.minimum_samples())
     bar = tqdm(total=len(todo), desc=f"extract {backbone.name}", unit="clip", disable=not progress or None)
     with ThreadPoolExecutor(max_workers=max(loader_threads, 1)) as pool:
-        for batch in _batches(_prefetch(pool, todo, options, result, loader_threads * 4), batch_size, backbone):
+        clips = _prefetch(pool, todo, options, result, loader_threads * 4, crop)
+        for batch in _batches(clips, batch_size, backbone):
             features = _run_batch(backbone, [audio for _, audio in batch], spec, device)
             for (entry, audio), array in zip(batch, features):
                 cache.save(
@@ -144,7 +160,8 @@ def _check_layers(spec: FeatureSpec, backbone: Backbone) -> None:
 
 
 def _pooling_token(spec: FeatureSpec) -> str:
-    return spec.pooling if spec.pooling == "frames" else f"mean;chunk={spec.chunk_seconds}"
+    token = spec.pooling if spec.pooling == "frames" else f"mean;chunk={spec.chunk_seconds}"
+    return token if spec.crop_seconds is None else f"{token};repeat-crop={spec.crop_seconds}"
 
 
 def _prefetch(
@@ -153,12 +170,13 @@ def _prefetch(
     options: AudioLoadOptions,
     result: ExtractionResult,
     depth: int,
+    crop: int | None = None,
 ) -> Iterator[tuple[ManifestEntry, np.ndarray]]:
-    """Decode entries in background threads, in order, at most `depth` ahead."""
+    """Decode entries in background threads, in order, at most `depth` ahead (repeat-cropped to `crop`)."""
 
     def load(entry: ManifestEntry) -> np.ndarray:
         samples, _ = load_audio(entry.path, options, entry.start_time, entry.end_time)
-        return samples[0]
+        return samples[0] if crop is None else repeat_crop(samples[0], crop)
 
     pending = []
     iterator = iter(entries)

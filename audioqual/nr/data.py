@@ -15,7 +15,8 @@ from torch.utils.data import Dataset
 
 from audioqual.data.manifest import ManifestEntry
 from audioqual.io import AudioLoadOptions, load_audio
-from audioqual.nr.features import FrameFeatures, repeat_crop
+from audioqual.features import repeat_crop
+from audioqual.nr.features import FrameFeatures
 
 
 MEMORY_BUDGET_BYTES = 2 * 1024**3
