@@ -49,3 +49,37 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def trained_nr(tmp_path_factory, tiny_backbone_dir):
+    """A DAT-Source and a baseline MultiGauss model trained briefly on synthetic clips."""
+    from audioqual.config import load_config
+    from audioqual.nr.config import NRTrainConfig
+    from audioqual.nr.synthetic import make_spurious_dataset
+    from audioqual.train.nr import train_nr
+
+    root = tmp_path_factory.mktemp("score")
+    train, valid = make_spurious_dataset(root / "data", ("a", "b"), train_per_source=20, valid_per_source=6)
+    models = {}
+    for name, domains in (("source", "[{strategy: source}]"), ("baseline", "[]")):
+        config = load_config(
+            NRTrainConfig,
+            None,
+            [
+                f"data.train={train}",
+                f"data.valid={valid}",
+                f"features.backbone={tiny_backbone_dir}",
+                f"features.cache_dir={root / 'cache'}",
+                "features.layer=2",
+                "features.crop_seconds=1.0",
+                "head.options={pool_size: 3}",
+                f"output_dir={root / name}",
+                f"domains={domains}",
+                "optim.epochs=3",
+                "optim.device=cpu",
+            ],
+        )
+        models[name] = train_nr(config, progress=False)
+    clips = sorted((root / "data" / "valid").rglob("*.wav"))[:4]
+    return {"root": root, "models": models, "clips": clips, "backbone": tiny_backbone_dir, "cache": root / "cache"}

@@ -89,3 +89,18 @@ def test_compare_matches_local(tmp_path, pairs_csv):
         assert bool(ray_row["error"]) == bool(local_row["error"])
         if not local_row["error"]:
             assert float(ray_row["distance"]) == pytest.approx(float(local_row["distance"]), rel=1e-5)
+
+
+def test_score_matches_local(tmp_path, trained_nr):
+    clips = [str(c) for c in trained_nr["clips"]] + [str(tmp_path / "missing.wav")]
+    base = ["score", *clips, "--model", str(trained_nr["models"]["source"]), "--backbone", str(trained_nr["backbone"]),
+            "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", "--quiet"]
+    assert main(base + ["-o", str(tmp_path / "local.csv")]) == 0
+    assert main(base + ["-o", str(tmp_path / "ray.csv"), "--engine", "ray", "--workers", "2"]) == 0
+    local_rows = list(csv.DictReader(open(tmp_path / "local.csv")))
+    ray_rows = list(csv.DictReader(open(tmp_path / "ray.csv")))
+    assert len(ray_rows) == 5 and list(ray_rows[0]) == list(local_rows[0])
+    assert "missing.wav" in ray_rows[-1]["error"]
+    for local_row, ray_row in zip(local_rows[:-1], ray_rows[:-1]):
+        for aspect in ("PQ", "PC", "CE", "CU", "PQ_std"):
+            assert float(ray_row[aspect]) == pytest.approx(float(local_row[aspect]), abs=1e-5)

@@ -12,49 +12,16 @@ import numpy as np
 import pytest
 
 from audioqual.cli.main import main as cli_main
-from audioqual.config import load_config
 from audioqual.data.manifest import ManifestEntry
 from audioqual.features import FeatureCache
-from audioqual.nr.config import NRTrainConfig
 from audioqual.nr.data import FeatureDataset
 from audioqual.nr.features import crop_frame_features
 from audioqual.nr.model import NoReferenceModel
 from audioqual.nr.scoring import Scorer, load_scorer, predict_dataset, score_entries
 from audioqual.nr.selection import AspectRouter
-from audioqual.nr.synthetic import make_spurious_dataset
-from audioqual.train.nr import train_nr
 
 ASPECTS = ["PQ", "PC", "CE", "CU"]
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_backbone_dir):
-    """A DAT-Source and a baseline MultiGauss model trained briefly on synthetic clips."""
-    root = tmp_path_factory.mktemp("score")
-    train, valid = make_spurious_dataset(root / "data", ("a", "b"), train_per_source=20, valid_per_source=6)
-    models = {}
-    for name, domains in (("source", "[{strategy: source}]"), ("baseline", "[]")):
-        config = load_config(
-            NRTrainConfig,
-            None,
-            [
-                f"data.train={train}",
-                f"data.valid={valid}",
-                f"features.backbone={tiny_backbone_dir}",
-                f"features.cache_dir={root / 'cache'}",
-                "features.layer=2",
-                "features.crop_seconds=1.0",
-                "head.options={pool_size: 3}",
-                f"output_dir={root / name}",
-                f"domains={domains}",
-                "optim.epochs=3",
-                "optim.device=cpu",
-            ],
-        )
-        models[name] = train_nr(config, progress=False)
-    clips = sorted((root / "data" / "valid").rglob("*.wav"))[:4]
-    return {"root": root, "models": models, "clips": clips, "backbone": tiny_backbone_dir, "cache": root / "cache"}
 
 
 def _reference(model_dir: Path, clips, backbone_dir, cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,8 +40,8 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_score_cli_in_a_fresh_process_matches_the_model(trained, tmp_path):
-    clips = trained["clips"]
+def test_score_cli_in_a_fresh_process_matches_the_model(trained_nr, tmp_path):
+    clips = trained_nr["clips"]
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not really a wav file")
     manifest = tmp_path / "in.jsonl"
@@ -92,7 +59,7 @@ def test_score_cli_in_a_fresh_process_matches_the_model(trained, tmp_path):
         "-o",
         str(output),
         "--model",
-        str(trained["models"]["source"]),
+        str(trained_nr["models"]["source"]),
         "--cache-dir",
         str(tmp_path / "fresh_cache"),
         "--covariance",
@@ -112,7 +79,7 @@ def test_score_cli_in_a_fresh_process_matches_the_model(trained, tmp_path):
     assert by_path[str(clips[3])]["system"] == "gen7"  # manifest fields pass through
 
     means, stds, covs = _reference(
-        trained["models"]["source"], [clips[0], clips[1], clips[3]], trained["backbone"], trained["cache"]
+        trained_nr["models"]["source"], [clips[0], clips[1], clips[3]], trained_nr["backbone"], trained_nr["cache"]
     )
     for k, clip in enumerate([clips[0], clips[1], clips[3]]):
         row = by_path[str(clip)]
@@ -139,7 +106,7 @@ def test_score_cli_in_a_fresh_process_matches_the_model(trained, tmp_path):
                 "-o",
                 str(output),
                 "--model",
-                str(trained["models"]["source"]),
+                str(trained_nr["models"]["source"]),
                 "--cache-dir",
                 str(tmp_path / "fresh_cache"),
                 "-q",
@@ -151,7 +118,7 @@ def test_score_cli_in_a_fresh_process_matches_the_model(trained, tmp_path):
     assert len(_rows(output)) == 5
 
     # the same output with another model starts over instead of keeping the first model's scores
-    baseline = trained["models"]["baseline"]
+    baseline = trained_nr["models"]["baseline"]
     assert (
         cli_main(
             [
@@ -169,25 +136,25 @@ def test_score_cli_in_a_fresh_process_matches_the_model(trained, tmp_path):
         == 0
     )
     rows = _rows(output)
-    expected = _reference(baseline, [clips[0]], trained["backbone"], trained["cache"])[0][0]
+    expected = _reference(baseline, [clips[0]], trained_nr["backbone"], trained_nr["cache"])[0][0]
     assert len(rows) == 1 and [rows[0][a] for a in ASPECTS] == pytest.approx(expected.tolist(), abs=1e-5)
 
 
-def test_router_serves_each_aspect_from_its_member(trained, tmp_path):
-    source = NoReferenceModel.from_pretrained(trained["models"]["source"])
-    baseline = NoReferenceModel.from_pretrained(trained["models"]["baseline"])
+def test_router_serves_each_aspect_from_its_member(trained_nr, tmp_path):
+    source = NoReferenceModel.from_pretrained(trained_nr["models"]["source"])
+    baseline = NoReferenceModel.from_pretrained(trained_nr["models"]["baseline"])
     routing = {"PQ": "base", "PC": "src", "CE": "src", "CU": "base"}
     AspectRouter({"src": source, "base": baseline}, routing).save_pretrained(tmp_path / "router")
     router = load_scorer(tmp_path / "router")
     assert router.routing == routing
 
-    clips = trained["clips"][:2]
-    scorer = Scorer(router, cache_dir=trained["cache"], device="cpu", progress=False)
+    clips = trained_nr["clips"][:2]
+    scorer = Scorer(router, cache_dir=trained_nr["cache"], device="cpu", progress=False)
     score_entries(scorer, [ManifestEntry(str(c)) for c in clips], tmp_path / "out.jsonl", covariance=True)
     rows = _rows(tmp_path / "out.jsonl")
     ref = {
-        "src": _reference(trained["models"]["source"], clips, trained["backbone"], trained["cache"]),
-        "base": _reference(trained["models"]["baseline"], clips, trained["backbone"], trained["cache"]),
+        "src": _reference(trained_nr["models"]["source"], clips, trained_nr["backbone"], trained_nr["cache"]),
+        "base": _reference(trained_nr["models"]["baseline"], clips, trained_nr["backbone"], trained_nr["cache"]),
     }
     for k, row in enumerate(rows):
         for aspect, member in routing.items():
@@ -200,8 +167,8 @@ def test_router_serves_each_aspect_from_its_member(trained, tmp_path):
         assert np.linalg.eigvalsh(cov).min() > 0
 
 
-def test_score_errors_are_clear(trained, tmp_path, capsys):
-    clip = str(trained["clips"][0])
+def test_score_errors_are_clear(trained_nr, tmp_path, capsys):
+    clip = str(trained_nr["clips"][0])
     assert cli_main(["score", clip, "-o", str(tmp_path / "o.jsonl"), "--model", str(tmp_path / "missing")]) == 1
     assert "model directory does not exist" in capsys.readouterr().err
     os.environ.pop("AUDIOQUAL_NR_MODEL", None)
@@ -218,11 +185,11 @@ def test_score_errors_are_clear(trained, tmp_path, capsys):
             "-o",
             str(tmp_path / "o.jsonl"),
             "--model",
-            str(trained["models"]["source"]),
+            str(trained_nr["models"]["source"]),
             "--backbone",
             str(other),
             "--cache-dir",
-            str(trained["cache"]),
+            str(trained_nr["cache"]),
             "-q",
         ]
     )

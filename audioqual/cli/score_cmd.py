@@ -10,7 +10,8 @@ CU), `<aspect>` (mean) and `<aspect>_std`; `--covariance` adds the full
 covariance matrix. Works with single models and aspect-specific routers, for
 any head. Unreadable files get an `error` and the job goes on; running the
 same command again resumes an interrupted job (another model or other options
-start the output over).
+start the output over). --engine ray spreads the rows over Ray actors (several
+machines) with the same output.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import argparse
 import os
 from pathlib import Path
 
+from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.data.manifest import load_entries
 from audioqual.errors import AudioqualError
+from audioqual.nr.jobs import ScoreRowJob
 from audioqual.nr.scoring import Scorer, load_scorer, model_digest, score_entries
 
 
@@ -43,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone batch")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors with --engine ray (each loads the model once)")
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +69,13 @@ def run(args: argparse.Namespace) -> int:
         "model_digest": model_digest(args.model),
         "backbone": args.backbone,
     }
-    journal = score_entries(scorer, entries, args.output, covariance=args.covariance, job=job)
+    ray_job = None
+    if args.engine == "ray":
+        ray_job = ScoreRowJob(args.model, args.cache_dir, args.device, args.backbone, args.covariance)
+    journal = score_entries(
+        scorer, entries, args.output, covariance=args.covariance, job=job,
+        ray_job=ray_job, workers=args.workers, ray_address=args.ray_address,
+    )
     failures = journal.failures()
     print(f"scored {len(entries) - len(failures)} of {len(entries)} item(s) -> {args.output}")
     for item_id, error in list(failures.items())[:10]:

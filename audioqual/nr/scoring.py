@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,16 +198,26 @@ def score_entries(
     output: str | Path,
     covariance: bool = False,
     job: dict[str, Any] | None = None,
+    ray_job: Callable[[], Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+    workers: int = 2,
+    ray_address: str | None = None,
 ) -> BatchJournal:
     """Score every entry into `output` (JSONL/CSV), resumable; failed items carry an error.
 
     `job` identifies what produced the output (model, options): a journal left by a
     job with other settings is discarded rather than mixed into the new output.
+    With `ray_job` (a per-row job factory), `workers` Ray actors score the rows
+    instead of `scorer`, with the same output.
     """
     ids = [e.item_id for e in entries]
     if len(set(ids)) != len(ids):
         raise AudioqualError("the same item appears more than once in the input; give rows an 'id' field")
     _reset_if_other_job(Path(output), {**(job or {}), "covariance": covariance})
+    if ray_job is not None:
+        from audioqual.distributed.ray_engine import run_ray
+
+        rows = {e.item_id: e.to_row() for e in entries}
+        return run_ray(list(rows.items()), ray_job, output, rows, workers=workers, address=ray_address)
     journal = BatchJournal(output)
     todo = [e for e in entries if not journal.is_done(e.item_id)]
     failures = scorer.prepare(todo) if todo else {}
