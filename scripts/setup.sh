@@ -22,7 +22,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 # torch is pinned to the CPU build first, so nothing else can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q -c constraints.txt torch 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,ray,haaqi,dnsmos,visqol,synth]" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,ray,haaqi,dnsmos,visqol,synth,analysis]" 2>&1 | grep -v '^WARNING: Location' || true
 # Optional metrics whose declared dependencies we do not want (torchaudio, librosa): data and code only.
 .venv/bin/python -m pip install -q --no-deps -c constraints.txt "pyclarity>=0.9" "speechmos>=0.0.1" "cdpam>=0.0.6" \
   2>&1 | grep -v '^WARNING: Location' || true
