@@ -29,6 +29,7 @@ from audioqual.nr.data import FeatureDataset, WaveformDataset, pad_collate
 from audioqual.nr.device import resolve_device
 from audioqual.nr.features import crop_frame_features, utterance_embeddings
 from audioqual.nr.model import MODEL_TYPE, NoReferenceModel, read_model_config
+from audioqual.nr.scoring import model_backbone
 from audioqual.nr.selection import MEMBERS_DIR, ROUTER_TYPE
 
 log = logging.getLogger(__name__)
@@ -119,18 +120,6 @@ def load_model(path: str | Path, member: str | None = None, device: str = "cpu")
             f"({', '.join(members)})"
         )
     return NoReferenceModel.from_pretrained(path / MEMBERS_DIR / member, device)
-
-
-def model_backbone(model: NoReferenceModel, override: str | None = None) -> Backbone:
-    """The backbone the model's features come from, checked against the recorded fingerprint."""
-    spec = model.input_spec
-    backbone = Backbone.from_pretrained(override or spec.backbone)
-    if spec.backbone_fingerprint and backbone.fingerprint() != spec.backbone_fingerprint:
-        raise ModelLoadError(
-            f"backbone {override or spec.backbone!r} is not the one this model was trained on "
-            f"({spec.backbone_name}, fingerprint {spec.backbone_fingerprint}); pass the original with --backbone"
-        )
-    return backbone
 
 
 def model_inputs(

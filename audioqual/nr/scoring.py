@@ -128,14 +128,7 @@ class Scorer:
         return failures
 
     def _backbone(self, model: NoReferenceModel) -> Backbone:
-        spec = model.input_spec
-        backbone = head_factory(model.head_name).open_backbone(self.backbone_override or spec.backbone)
-        if spec.backbone_fingerprint and backbone.fingerprint() != spec.backbone_fingerprint:
-            raise ModelLoadError(
-                f"backbone {self.backbone_override or spec.backbone!r} is not the one this model was trained on "
-                f"({spec.backbone_name}, fingerprint {spec.backbone_fingerprint}); pass the original with --backbone"
-            )
-        return backbone
+        return model_backbone(model, self.backbone_override)
 
     @torch.no_grad()
     def score_one(self, entry: ManifestEntry, covariance: bool = False) -> dict[str, Any]:
@@ -178,6 +171,18 @@ class Scorer:
                 member_aspects = self.router.members[name].aspects
                 matrix[i, j] = float(cov[0, member_aspects.index(a), member_aspects.index(b)])
         return matrix.tolist()
+
+
+def model_backbone(model: NoReferenceModel, override: str | None = None) -> Backbone:
+    """The backbone a model's features come from (or `override`), checked against the recorded fingerprint."""
+    spec = model.input_spec
+    backbone = head_factory(model.head_name).open_backbone(override or spec.backbone)
+    if spec.backbone_fingerprint and backbone.fingerprint() != spec.backbone_fingerprint:
+        raise ModelLoadError(
+            f"backbone {override or spec.backbone!r} is not the one this model was trained on "
+            f"({spec.backbone_name}, fingerprint {spec.backbone_fingerprint}); pass the original with --backbone"
+        )
+    return backbone
 
 
 def model_digest(directory: str | Path) -> str:
