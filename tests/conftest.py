@@ -22,6 +22,27 @@ def tone(seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, channels:
     return np.stack([base * (1.0 - 0.1 * c) for c in range(channels)]).astype(np.float32)
 
 
+def music_like(seconds: float = 0.5, rate: int = 24000, seed: int = 0) -> np.ndarray:
+    """Decaying harmonic notes plus a little noise, about -20 dBFS RMS, shape (frames,)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    signal = np.zeros_like(t)
+    for k, f0 in enumerate((220.0, 330.0, 440.0, 587.3)):
+        onset = k * seconds / 4
+        envelope = np.where(t >= onset, np.exp(-(t - onset) * 6.0), 0.0)
+        for h in range(1, 6):
+            signal += envelope * np.sin(2 * np.pi * f0 * h * t) / h
+    signal += 0.01 * rng.standard_normal(t.size)
+    return (0.1 * signal / np.sqrt(np.mean(signal**2))).astype(np.float32)
+
+
+def with_noise(signal: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
+    """The signal plus white noise at `snr_db` dB SNR."""
+    noise = np.random.default_rng(seed).standard_normal(signal.shape).astype(np.float32)
+    noise *= np.sqrt(np.mean(signal**2) / np.mean(noise**2)) * 10 ** (-snr_db / 20)
+    return signal + noise
+
+
 @pytest.fixture
 def wav_folder(tmp_path: Path) -> Path:
     """Five short stereo 44.1 kHz WAVs of different tones."""

@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import with_noise
+
+import conftest
 
 if importlib.util.find_spec("cdpam") is None:
     pytest.skip("CDPAM needs the cdpam package (pip install --no-deps cdpam)", allow_module_level=True)
@@ -31,23 +34,12 @@ SECONDS = 0.4  # the encoder costs ~1.2 s of CPU per second of audio; keep the t
 
 
 def music_like(seconds: float = SECONDS, rate: int = CDPAM_RATE, seed: int = 0) -> np.ndarray:
-    """Decaying harmonic notes plus a little noise, about -20 dBFS RMS."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    signal = np.zeros_like(t)
-    for k, f0 in enumerate((220.0, 330.0, 440.0, 587.3)):
-        onset = k * seconds / 4
-        envelope = np.where(t >= onset, np.exp(-(t - onset) * 6.0), 0.0)
-        for h in range(1, 6):
-            signal += envelope * np.sin(2 * np.pi * f0 * h * t) / h
-    signal += 0.01 * rng.standard_normal(t.size)
-    return (0.1 * signal / np.sqrt(np.mean(signal**2))).astype(np.float32)
+    """The shared test signal at CDPAM's rate and a short default length."""
+    return conftest.music_like(seconds, rate, seed)
 
 
-def with_noise(signal: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
-    noise = np.random.default_rng(seed).standard_normal(signal.shape).astype(np.float32)
-    noise *= np.sqrt(np.mean(signal**2) / np.mean(noise**2)) * 10 ** (-snr_db / 20)
-    return signal + noise
+
+
 
 
 def package_load_audio_scaling(samples: np.ndarray) -> np.ndarray:

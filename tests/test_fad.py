@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tone
+from conftest import tone, with_noise
 from scipy import linalg
 
 from audioqual.backbones.tiny import tiny_backbone
@@ -50,14 +50,11 @@ def test_identity_is_zero_and_noise_ladder_is_monotone(tmp_path):
         references.append(ManifestEntry(path=str(save_audio(tmp_path / f"ref{index}.wav", signal, rate))))
     fad = FrechetAudioDistance(tiny_backbone("hubert"), layer=-1, cache=FeatureCache(tmp_path / "cache"))
     assert fad.compute(references, references) == pytest.approx(0.0, abs=1e-6)
-    rng = np.random.default_rng(0)
     scores = []
     for snr in (30, 10, 0):
         noisy = []
         for index, signal in enumerate(clean):
-            noise = rng.standard_normal(signal.shape).astype(np.float32)
-            noise *= np.sqrt(np.mean(signal**2) / np.mean(noise**2) / 10 ** (snr / 10))
-            path = save_audio(tmp_path / f"snr{snr}_{index}.wav", signal + noise, rate)
+            path = save_audio(tmp_path / f"snr{snr}_{index}.wav", with_noise(signal, snr, seed=index), rate)
             noisy.append(ManifestEntry(path=str(path)))
         scores.append(fad.compute(noisy, references))
         per_song = fad.per_song(noisy, references)

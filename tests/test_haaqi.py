@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import music_like, with_noise
 
 pytest.importorskip("clarity", reason="HAAQI needs pyclarity (pip install pyclarity)")
 
@@ -13,24 +14,8 @@ from audioqual.metrics.registry import create  # noqa: E402
 RATE = 24000
 
 
-def music_like(seconds: float = 0.5, rate: int = RATE, seed: int = 0) -> np.ndarray:
-    """Harmonic notes with attack/decay envelopes and a little noise, at about -20 dBFS RMS."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    signal = np.zeros_like(t)
-    for k, f0 in enumerate((220.0, 330.0, 440.0, 587.3)):
-        onset = k * seconds / 4
-        envelope = np.where(t >= onset, np.exp(-(t - onset) * 6.0), 0.0)
-        for h in range(1, 6):
-            signal += envelope * np.sin(2 * np.pi * f0 * h * t) / h
-    signal += 0.01 * rng.standard_normal(t.size)
-    return (0.1 * signal / np.sqrt(np.mean(signal**2))).astype(np.float32)
 
 
-def with_noise(signal: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
-    noise = np.random.default_rng(seed).standard_normal(signal.shape).astype(np.float32)
-    noise *= np.sqrt(np.mean(signal**2) / np.mean(noise**2)) * 10 ** (-snr_db / 20)
-    return signal + noise
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 
-import numpy as np
 import pytest
 import torch
-from conftest import tone
+from conftest import tone, with_noise
 
 from audioqual.backbones.tiny import tiny_backbone
 from audioqual.cli.main import main
@@ -31,10 +30,8 @@ def pairs_csv(tmp_path):
     rows = []
     for index, snr in enumerate((40, 20, 5)):
         clean = tone(1.0, 48000, 300.0 + 100 * index, seed=index)
-        noise = np.random.default_rng(index).standard_normal(clean.shape).astype(np.float32)
-        noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (snr / 10))
         ref = save_audio(tmp_path / f"ref{index}.wav", clean, 48000)
-        deg = save_audio(tmp_path / f"deg{index}.wav", clean + noise, 48000)
+        deg = save_audio(tmp_path / f"deg{index}.wav", with_noise(clean, snr, seed=index), 48000)
         rows.append({"test": deg.name, "reference": ref.name, "condition": f"snr{snr}"})
     rows.append({"test": "missing.wav", "reference": "ref0.wav", "condition": "broken"})
     path = tmp_path / "pairs.csv"
