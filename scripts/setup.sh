@@ -23,7 +23,8 @@ fi
 # torch is pinned to the CPU build first, so nothing else can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q -c constraints.txt torch 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,ray,haaqi,dnsmos,visqol,synth,analysis]" 2>&1 | grep -v '^WARNING: Location' || true
-# Optional metrics whose declared dependencies we do not want (torchaudio, librosa): data and code only.
-.venv/bin/python -m pip install -q --no-deps -c constraints.txt "pyclarity>=0.9" "speechmos>=0.0.1" "cdpam>=0.0.6" \
+# Optional metrics (and Meta's aesthetics code, the oracle of a faithfulness test) whose declared
+# dependencies we do not want (torchaudio, librosa): data and code only.
+.venv/bin/python -m pip install -q --no-deps -c constraints.txt "pyclarity>=0.9" "speechmos>=0.0.1" "cdpam>=0.0.6" "audiobox_aesthetics==0.0.4" \
   2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import audioqual, torch; print(f'setup: audioqual {audioqual.__version__}, torch {torch.__version__} ready in .venv')"
