@@ -20,20 +20,9 @@ from typing import Any
 import numpy as np
 
 from audioqual.errors import AudioqualError
+from audioqual.eval.plots import new_figure
 
 SCORE_COLORMAP = "viridis"
-
-
-def new_figure(width: float, height: float):
-    """A matplotlib Figure on an Agg canvas (constrained layout)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ModuleNotFoundError as err:
-        raise AudioqualError("analysis plots need matplotlib: pip install matplotlib") from err
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
 
 
 def save_figure(figure, path: str | Path, dpi: int = 120) -> Path:

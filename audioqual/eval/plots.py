@@ -19,7 +19,8 @@ from audioqual.errors import AudioqualError
 from audioqual.eval.harness import LEVELS, OVERALL, EvaluationRun, ScatterData
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib Figure on an Agg canvas (constrained layout); no pyplot state, safe in threads."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -54,7 +55,7 @@ def _stats_text(run: EvaluationRun, predictor: str, level: str) -> str:
 
 def scatter_plot(run: EvaluationRun, data: ScatterData, path: str | Path) -> Path:
     """Two panels (stimulus, system) of prediction vs subjective score for one predictor."""
-    figure = _figure(10.0, 4.4)
+    figure = new_figure(10.0, 4.4)
     left, right = figure.subplots(1, 2)
     subsets = list(dict.fromkeys(data.stimulus_subset))
     colours = {s: f"C{i % 10}" for i, s in enumerate(subsets)}
@@ -84,7 +85,7 @@ def scatter_plot(run: EvaluationRun, data: ScatterData, path: str | Path) -> Pat
 def summary_plot(run: EvaluationRun, path: str | Path, statistics: tuple[str, ...] = ("PCC", "SRCC")) -> Path:
     """Bar chart of each predictor's Overall correlations at both levels, with bootstrap intervals."""
     statistics = tuple(s for s in statistics if s in run.config.statistics)
-    figure = _figure(max(6.0, 1.3 * len(run.predictors) + 3.0), 4.0)
+    figure = new_figure(max(6.0, 1.3 * len(run.predictors) + 3.0), 4.0)
     axes = figure.subplots(1, len(LEVELS), sharey=True)
     width = 0.8 / max(len(statistics), 1)
     positions = np.arange(len(run.predictors))
