@@ -38,13 +38,19 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from audioqual.analysis.latent import InputOptions, LatentSet, collect_latents, read_split
-from audioqual.analysis.outputs import new_figure, save_figure, write_csv, write_json
+from audioqual.analysis.latent import (
+    InputOptions,
+    LatentSet,
+    collect_latents,
+    read_split,
+)
+from audioqual.analysis.outputs import save_figure, write_csv, write_json
 from audioqual.config import to_dict
 from audioqual.domains.strategies import StrategySpec
 from audioqual.errors import AudioqualError
 from audioqual.eval.aggregate import system_level
 from audioqual.eval.correlation import mse, spearman
+from audioqual.eval.plots import new_figure
 from audioqual.nr.config import DomainConfig, NRTrainConfig
 from audioqual.nr.model import NoReferenceModel
 

@@ -22,11 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from audioqual.analysis.latent import LatentSet
-from audioqual.analysis.outputs import new_figure, save_figure, write_csv
+from audioqual.analysis.outputs import save_figure, write_csv
 from audioqual.errors import AudioqualError
 from audioqual.eval.aggregate import system_level
 from audioqual.eval.correlation import HIGHER_IS_BETTER, STATISTICS
-from audioqual.eval.significance import TEST_DESCRIPTION, PairedTestResult, compare_predictors
+from audioqual.eval.plots import new_figure
+from audioqual.eval.significance import (
+    TEST_DESCRIPTION,
+    PairedTestResult,
+    compare_predictors,
+)
 from audioqual.eval.tables import Cell, Table, format_number, format_p, to_csv
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from audioqual.errors import AudioqualError
-from audioqual.eval.plots import new_figure
 
 SCORE_COLORMAP = "viridis"
 

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from audioqual.analysis.latent import UNKNOWN_DOMAIN, LatentSet
-from audioqual.analysis.outputs import new_figure, save_figure, write_csv
+from audioqual.analysis.outputs import save_figure, write_csv
 from audioqual.errors import AudioqualError
 from audioqual.eval.correlation import spearman
+from audioqual.eval.plots import new_figure
 from audioqual.eval.tables import format_number
 from audioqual.nr.probe import linear_probe_accuracy
 

@@ -19,7 +19,6 @@ from audioqual.analysis.latent import LatentSet
 from audioqual.analysis.outputs import (
     category_colours,
     category_legend,
-    new_figure,
     point_size,
     save_figure,
     scatter_categories,
@@ -27,6 +26,7 @@ from audioqual.analysis.outputs import (
 )
 from audioqual.analysis.umap_plots import UmapOptions, embed_latents
 from audioqual.errors import AudioqualError
+from audioqual.eval.plots import new_figure
 
 PANEL_INCHES = 4.6
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from contextlib import contextmanager
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,6 @@ from audioqual.analysis.latent import LatentSet
 from audioqual.analysis.outputs import (
     category_colours,
     category_legend,
-    new_figure,
     point_size,
     save_figure,
     scatter_categories,
@@ -37,6 +36,7 @@ from audioqual.analysis.outputs import (
     write_csv,
 )
 from audioqual.errors import AudioqualError
+from audioqual.eval.plots import new_figure
 
 log = logging.getLogger(__name__)
 MIN_POINTS = 3
