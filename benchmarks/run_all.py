@@ -6,7 +6,9 @@
    size (random weights: speed depends on the architecture only), with peak
    memory; each configuration runs in its own process so its peak RSS is its own.
 2. How extraction time grows with clip length and with corpus size.
-3. DeePAQ full-reference scoring against visqol-python (audio mode) on the same
+3. DeePAQ full-reference scoring (decode, resample, embed both signals, distance)
+   against a bare forward of the same backbone on the same clips, per size.
+4. DeePAQ full-reference scoring against visqol-python (audio mode) on the same
    pairs; the DeePAQ model is the shipped default when installed, else a
    MERT-shaped model with random weights (the output says which).
 Ratios are measured within this one run, on this machine.
@@ -39,6 +41,45 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return []
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def scoring_vs_bare(size: str, pairs: int, seconds: float) -> dict[str, float | str]:
+    """DeePAQ full-reference scoring of `pairs` file pairs against bare forwards of the same backbone."""
+    import torch
+
+    from audioqual.backbones import Backbone
+    from audioqual.deepaq.config import ModelConfig
+    from audioqual.deepaq.model import DeePAQModel
+    from audioqual.deepaq.scorer import DeePAQScorer
+    from bench_extract import SIZES, make_clips, time_bare_forward
+
+    torch.manual_seed(0)
+    backbone = Backbone.from_config("hubert", name=f"random-hubert-{size}", **SIZES[size])
+    model = DeePAQModel.from_config(ModelConfig(backbone=None, backbone_arch="hubert", adaptation="frozen"), backbone)
+    scorer = DeePAQScorer(model, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_clips(folder, 2 * pairs, seconds)
+        files = sorted(folder.glob("*.wav"))
+        clips = [scorer.load(path).samples for path in files]
+        bare = min(time_bare_forward(backbone, clips, 1, torch.device("cpu")) for _ in range(2))
+        scorer.compare_files(files[0], files[1])  # warm-up
+        timings = []
+        for _ in range(2):
+            start = time.perf_counter()
+            for index in range(pairs):
+                scorer.compare_files(files[2 * index], files[2 * index + 1])
+            timings.append(time.perf_counter() - start)
+    scoring = min(timings)
+    return {
+        "size": size,
+        "params_M": round(sum(p.numel() for p in backbone.parameters()) / 1e6, 1),
+        "pairs": pairs,
+        "pair_seconds": seconds,
+        "bare_s": round(bare, 4),
+        "scoring_s": round(scoring, 4),
+        "overhead_pct": round(100 * (scoring / bare - 1), 1),
+    }
 
 
 def deepaq_vs_visqol(pairs: int, seconds: float) -> dict[str, float | str]:
@@ -122,7 +163,7 @@ def plot(rows: list[dict[str, str]], out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/bench", help="folder for results.csv, deepaq_vs_visqol.csv, bench.png")
+    parser.add_argument("--out", default="runs/bench", help="folder for the CSV files and bench.png")
     parser.add_argument("--quick", action="store_true", help="fewer and shorter clips (a smoke run)")
     parser.add_argument("--sizes", nargs="+", default=["tiny", "base"], help="backbone sizes (large is slow on CPU)")
     args = parser.parse_args()
@@ -151,6 +192,16 @@ def main() -> None:
     for row in rows:
         print(" | ".join(str(row[c]) for c in columns))
 
+    sys.path.insert(0, str(HERE))
+    scoring_rows = [scoring_vs_bare(size, pairs=2 if args.quick else 8, seconds=4.0) for size in args.sizes]
+    with open(out / "scoring_vs_bare.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(scoring_rows[0]))
+        writer.writeheader()
+        writer.writerows(scoring_rows)
+    print("\nDeePAQ scoring vs bare forward (2 forwards per pair):")
+    for row in scoring_rows:
+        print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
+
     comparison = deepaq_vs_visqol(pairs=3 if args.quick else 8, seconds=4.0)
     with open(out / "deepaq_vs_visqol.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(comparison))
@@ -158,7 +209,7 @@ def main() -> None:
         writer.writerow(comparison)
     print("\nDeePAQ vs ViSQOL: " + ", ".join(f"{k}={v}" for k, v in comparison.items()))
     plot(rows, out / "bench.png")
-    print(f"\nwrote {out / 'results.csv'}, {out / 'deepaq_vs_visqol.csv'}, {out / 'bench.png'}")
+    print(f"\nwrote {out / 'results.csv'}, {out / 'scoring_vs_bare.csv'}, {out / 'deepaq_vs_visqol.csv'}, {out / 'bench.png'}")
 
 
 if __name__ == "__main__":
