@@ -202,6 +202,18 @@ def test_label_job_is_parallel_resumable_and_records_failures(tmp_path: Path) ->
     assert retried.scored_now == 1 and retried.labelled == 3 and not retried.failures
 
 
+def test_label_job_takes_a_manifest_given_relative_to_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    """Regression: rows were resolved twice (cwd-relative manifest folder + row path), so no file was found."""
+    from audioqual.labels import LabelConfig, label_manifest
+
+    write_pairs(tmp_path / "runs" / "data")
+    monkeypatch.chdir(tmp_path)
+    result = label_manifest(Path("runs/data/pairs.jsonl"), Path("runs/data/labelled.jsonl"), LabelConfig(workers=1))
+    assert result.labelled == 2 and set(result.failures) == {"missing"}
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "runs/data/labelled.jsonl").read_text().splitlines())}
+    assert rows["clipped"]["path"] == "lowpassed.wav" and rows["clipped"]["reference"] == "ref.wav"
+
+
 def test_rendered_music_mos_rises_with_bitrate(tmp_path: Path, capsys) -> None:
     """End to end on the command line: render, degrade, label; MOS(128 kbps) > MOS(16 kbps) per codec."""
     from audioqual.cli import degrade_cmd

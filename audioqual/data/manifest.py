@@ -57,7 +57,7 @@ def read_manifest(path: str | Path, path_key: str | None = None) -> list[Manifes
     if not path.exists():
         raise ManifestError(f"{path}: manifest does not exist")
     rows = list(_read_rows(path))
-    base = path.parent
+    base = path.parent.absolute()  # entries carry absolute paths: valid whatever the working directory
     entries = []
     for line_no, row in rows:
         entries.append(_entry_from_row(row, base, f"{path}:{line_no}", path_key))
