@@ -107,3 +107,36 @@ def test_corpus_listing_has_scores_not_analyses() -> None:
     assert len(scores) > 1000
     assert not any(s.endswith(".rntxt") or s.endswith(".abc") for s in scores)
     assert "bach/bwv66.6.mxl" in scores
+
+
+def test_stem_pairs_are_aligned_normalised_and_short_pieces_are_skipped(tmp_path: Path) -> None:
+    require(tools.fluidsynth_executable)
+    require(tools.soundfont_path)
+    require(tools.require_music21)
+    from audioqual.errors import AudioqualError
+    from audioqual.models.stems import VOICE_PROGRAMS, render_stem_pairs
+
+    (pair,) = render_stem_pairs(1, tmp_path, seed=3, max_seconds=5.0, min_seconds=3.0, pieces=["bach/bwv66.6.mxl"])
+    vocal, rate = load_audio(pair.vocal, AudioLoadOptions(channels=ChannelPolicy.KEEP))
+    band, _ = load_audio(pair.accompaniment, AudioLoadOptions(channels=ChannelPolicy.KEEP))
+    assert rate == 48000 and vocal.shape == band.shape and vocal.shape[1] == int(5.0 * rate)
+    for stem in (vocal, band):
+        assert 20 * np.log10(np.abs(stem).max()) == pytest.approx(-1.0, abs=0.01)
+    assert pair.details["voice"] in VOICE_PROGRAMS
+    # two different renders of one score: related (same harmony) but not the same signal
+    assert abs(np.corrcoef(vocal.mean(0), band.mean(0))[0, 1]) < 0.9
+    with pytest.raises(AudioqualError, match="rendered only 0 of 1 stem pairs"):
+        render_stem_pairs(1, tmp_path / "short", max_seconds=5.0, min_seconds=60.0, pieces=["bach/bwv66.6.mxl"])
+    assert not list((tmp_path / "short").glob("*.wav"))  # nothing left behind by the skipped piece
+
+
+def test_seeded_piece_choice_never_draws_the_held_out_example_piece() -> None:
+    require(tools.require_music21)
+    from audioqual.synth.music import HELD_OUT_PIECES, corpus_scores, seeded_candidates
+
+    assert any(p.startswith(HELD_OUT_PIECES[0] + ".") for p in corpus_scores())
+    for seed in range(3):
+        drawn = seeded_candidates(seed)
+        assert not [p for p in drawn if p.rsplit(".", 1)[0] in HELD_OUT_PIECES]
+        assert len(drawn) == len(corpus_scores()) - len(HELD_OUT_PIECES)
+    assert seeded_candidates(0, ["bach/bwv66.6.mxl"]) == ["bach/bwv66.6.mxl"]  # named pieces still render

@@ -1,0 +1,1 @@
+"""The project's own default models: their training set, training stages, export and bundled examples."""
