@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -202,7 +204,8 @@ class Backbone(nn.Module):
         """Save weights, transformers config and audioqual metadata to a directory."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory)
+        with _quiet_transformers():
+            self.model.save_pretrained(directory)
         (directory / METADATA_FILE).write_text(json.dumps(asdict(self.info), indent=2) + "\n")
         preprocessor = {"sampling_rate": self.sample_rate, "do_normalize": self.info.normalize_input}
         (directory / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n")
@@ -263,7 +266,8 @@ class Backbone(nn.Module):
             config.mask_feature_prob = 0.0
             config.layerdrop = 0.0
         try:
-            model = model_cls.from_pretrained(directory, config=config)
+            with _quiet_transformers():
+                model = model_cls.from_pretrained(directory, config=config)
         except (OSError, ValueError, RuntimeError) as err:
             raise ModelLoadError(f"{directory}: cannot load {arch} weights ({err})") from err
         info = BackboneInfo(
@@ -345,3 +349,17 @@ def _read_json(path: Path) -> dict:
 
 def _first_not_none(*values):
     return next(v for v in values if v is not None)
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No per-tensor "Loading weights" / "Writing model shards" bars for local files (they flood batch output)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
