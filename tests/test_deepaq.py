@@ -120,6 +120,11 @@ def test_default_model_missing_gives_clear_error(monkeypatch, tmp_path):
         load_model(None)
     with pytest.raises(ModelLoadError, match="not a DeePAQ model directory"):
         load_model(tmp_path)
+    with pytest.raises(ModelLoadError, match="does not exist .*hub id"):
+        load_model(tmp_path / "not" / "here")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="cannot fetch 'someone/deepaq-model' from the Hugging Face hub"):
+        load_model("someone/deepaq-model")  # a hub id is tried through the hub (offline here: clear error)
 
 
 def test_cubic_mapping_matches_polyfit_and_mlp_fits(tmp_path):

@@ -299,12 +299,17 @@ def detect_arch(raw_config: dict, where: str | Path = "config.json") -> str:
     raise ModelLoadError(f"{where}: model type {names.strip()!r} is not a supported backbone ({sorted(ARCHITECTURES)})")
 
 
-def resolve_model_dir(name_or_path: str | Path, revision: str | None = None) -> Path:
-    """A local directory as is; a hub id through the hub cache (clear error when offline)."""
+def resolve_model_dir(
+    name_or_path: str | Path, revision: str | None = None, marker: str = "config.json", kind: str = "model"
+) -> Path:
+    """A local directory as is; a hub id through the hub cache (clear error when offline).
+
+    `marker` is the file that makes a directory a `kind` directory (config.json for transformers models).
+    """
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ModelLoadError(f"{path}: no config.json in this model directory")
+        if not (path / marker).exists():
+            raise ModelLoadError(f"{path}: not a {kind} directory (no {marker})")
         return path
     if path.exists():
         raise ModelLoadError(f"{path}: expected a model directory, got a file")

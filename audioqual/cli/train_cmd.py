@@ -7,8 +7,9 @@
 Subcommands: `nr` (no-reference multi-aspect MOS predictor: MultiGauss or
 Audiobox-Aesthetics head, domain-adversarial branches; `--backbone aesthetics`
 starts from Meta's released model, see `audioqual train nr --help`) and
-`deepaq` (DeePAQ metric). An interrupted run resumes from its last epoch when
-started again with the same config. Multi-GPU / multi-node: start the same
+`deepaq` (DeePAQ metric). An interrupted `nr` run resumes from its last epoch when
+started again with the same config; `deepaq` does so with `--resume` (without it, a
+run starts afresh, e.g. after a config change). Multi-GPU / multi-node: start the same
 command under torchrun.
 """
 

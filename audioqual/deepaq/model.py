@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from audioqual.backbones import Backbone
-from audioqual.backbones.backbone import METADATA_FILE
+from audioqual.backbones.backbone import METADATA_FILE, resolve_model_dir
 from audioqual.deepaq.adaptation import (
     ADAPTER_DIR,
     apply_adaptation,
@@ -187,11 +187,12 @@ class DeePAQModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, backbone_source: str | Path | None = None) -> DeePAQModel:
-        """Load a saved model (eval mode). backbone_source overrides where a referenced backbone is loaded from."""
-        directory = Path(directory).expanduser()
+        """Load a saved model (eval mode) from a directory or a hub id (e.g. a model pushed with its directory).
+
+        backbone_source overrides where a referenced backbone is loaded from.
+        """
+        directory = resolve_model_dir(directory, marker=CONFIG_FILE, kind="DeePAQ model")
         config_path = directory / CONFIG_FILE
-        if not config_path.is_file():
-            raise ModelLoadError(f"{directory}: not a DeePAQ model directory (no {CONFIG_FILE})")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
