@@ -42,7 +42,7 @@ def mapping_rows(manifest: str | Path, splits: tuple[str, ...] = ("validation", 
         if meta.get("split") not in splits or meta.get("error") or meta.get(LABEL) in (None, ""):
             continue
         reference = Path(str(meta["reference"]))
-        reference = reference if reference.is_absolute() else manifest.parent / reference
+        reference = reference if reference.is_absolute() else manifest.parent.absolute() / reference
         rows.append({"test": entry.path, "reference": str(reference), LABEL: float(meta[LABEL]),
                      "condition": meta.get("condition"), "degradation": meta.get("degradation"),
                      "split": meta.get("split")})  # fmt: skip
