@@ -12,10 +12,11 @@ from pathlib import Path
 
 from audioqual.errors import ModelLoadError
 
-DEFAULT_MODEL = Path(
-    os.environ.get("AUDIOQUAL_DEEPAQ_MODEL", Path.home() / ".cache" / "audioqual" / "models" / "deepaq")
-)
-"""Where `audioqual compare` looks for a model when --model is not given (env AUDIOQUAL_DEEPAQ_MODEL)."""
+PACKAGED_MODEL = Path(__file__).resolve().parents[1] / "models" / "default_fr"
+"""The default full-reference model shipped with the package (docs/model_card_default_fr.md)."""
+DEFAULT_MODEL = Path(os.environ.get("AUDIOQUAL_DEEPAQ_MODEL") or PACKAGED_MODEL)
+"""Where `audioqual compare` looks for a model when --model is not given: env AUDIOQUAL_DEEPAQ_MODEL, else
+the packaged default model."""
 
 
 def load_model(model: str | Path | None = None, backbone: str | Path | None = None):
@@ -25,12 +26,13 @@ def load_model(model: str | Path | None = None, backbone: str | Path | None = No
     if model is None:
         if not (DEFAULT_MODEL / "deepaq.json").is_file():
             raise ModelLoadError(
-                f"no default DeePAQ model is installed (looked in {DEFAULT_MODEL}). Train one with "
-                "`audioqual train deepaq --config configs/deepaq_lora.yaml` and pass its directory with "
-                "--model DIR, or point AUDIOQUAL_DEEPAQ_MODEL at a model directory"
+                f"no default DeePAQ model is installed (looked in {DEFAULT_MODEL}). Rebuild the packaged one with "
+                "scripts/train_default_model.sh, or train one with `audioqual train deepaq --config "
+                "configs/deepaq_lora.yaml` and pass its directory with --model DIR, or point "
+                "AUDIOQUAL_DEEPAQ_MODEL at a model directory"
             )
         model = DEFAULT_MODEL
     return DeePAQModel.from_pretrained(model, backbone_source=backbone)
 
 
-__all__ = ["DEFAULT_MODEL", "load_model"]
+__all__ = ["DEFAULT_MODEL", "PACKAGED_MODEL", "load_model"]
