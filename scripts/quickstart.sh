@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
-# Set up audioqual and run the main job on generated example audio.
+# Set up audioqual and run the main job: the packaged default full-reference model on the bundled examples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export HF_HUB_OFFLINE=1
-OUT=${AUDIOQUAL_QUICKSTART_DIR:-runs/quickstart}
-.venv/bin/python -m audioqual.examples "$OUT"
+bash scripts/main_job.sh "${AUDIOQUAL_QUICKSTART_DIR:-runs/main_job}"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job on the bundled examples: full-reference quality of degraded files against their reference
+# with the packaged default model (offline, no downloads; docs/model_card_default_fr.md).
+# No set-up here: scripts/quickstart.sh runs scripts/setup.sh first.
+# Output: one JSON line per test file on stdout (distance: larger = more degraded; score: ViSQOL-like
+# MOS-LQO, 1-5), and OUT/scores.csv for the manifest run.   Usage: bash scripts/main_job.sh [OUT=runs/main_job]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+EX=audioqual/models/examples
+OUT=${1:-runs/main_job}
+export HF_HUB_OFFLINE=1
+mkdir -p "$OUT"
+
+echo "== audioqual compare --ref $EX/reference.flac  (the reference itself first, for scale)"
+"$PY" -m audioqual.cli.main compare --ref "$EX/reference.flac" "$EX/reference.flac" "$EX/mp3_32k.flac" \
+    "$EX/bleed_5db.flac" "$EX/separated_noisy_mask.flac"
+
+echo "== audioqual compare --manifest $EX/pairs.csv -o $OUT/scores.csv"
+"$PY" -m audioqual.cli.main compare --manifest "$EX/pairs.csv" -o "$OUT/scores.csv"
+cat "$OUT/scores.csv"
