@@ -108,3 +108,27 @@ def test_model_option_takes_a_hub_id(monkeypatch, model: DeePAQModel) -> None:
     loaded = load_model("someone/deepaq-default")
     assert asked["repo_id"] == "someone/deepaq-default" and "*.safetensors" in asked["patterns"]
     assert loaded.fingerprint() == model.fingerprint()
+
+
+def test_a_built_wheel_carries_the_whole_model_and_the_examples(tmp_path: Path) -> None:
+    """Package data must list every folder of the model (a non-editable install once lacked backbone/)."""
+    import zipfile
+
+    pytest.importorskip("setuptools")
+    import shutil
+
+    source = tmp_path / "source"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(ROOT / "audioqual", source / "audioqual", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
+               str(source)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    if result.returncode != 0 and "No module named" in result.stderr:
+        pytest.skip(f"cannot build a wheel here: {result.stderr.strip()[-200:]}")
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("audioqual-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    wanted = [p for folder in (PACKAGED_MODEL, EXAMPLES) for p in folder.rglob("*") if p.is_file()]
+    missing = [p.relative_to(ROOT).as_posix() for p in wanted if p.relative_to(ROOT).as_posix() not in names]
+    assert not missing, f"not in the wheel: {missing}"
