@@ -54,6 +54,17 @@ class CrashingSNR(SegmentalSNR):
         return super().score_pair(reference, test, sample_rate)
 
 
+class OffsetSNR(SegmentalSNR):
+    """SegmentalSNR plus a constant, to see a constructor option arrive (in workers too)."""
+
+    def __init__(self, offset_db: float = 0.0, label: str = "") -> None:
+        self.offset_db, self.label = offset_db, label
+
+    def score_pair(self, reference, test, sample_rate):
+        scores = super().score_pair(reference, test, sample_rate)
+        return {**scores, "snr": scores["snr"] + self.offset_db}
+
+
 THIS_MODULE = Path(__file__).stem  # worker processes import the test metrics from this module by name
 
 
@@ -167,6 +178,27 @@ def test_metric_cli_list_and_run(pairs_csv, tmp_path, capsys):
     assert main(["metric", f"{THIS_MODULE}:SegmentalSNR", "--manifest", str(manifest), "-o", str(out)]) == 1
     assert "4 pairs scored, 2 failed" in capsys.readouterr().out
     assert main(["metric", "haaqi"]) == 1  # no manifest: a clear error, not a traceback
+
+
+def test_metric_cli_passes_options_to_the_metric(pairs_csv, tmp_path, capsys):
+    import csv
+
+    manifest, _ = pairs_csv
+    plain, shifted = tmp_path / "plain.csv", tmp_path / "shifted.csv"
+    main(["metric", f"{THIS_MODULE}:OffsetSNR", "--manifest", str(manifest), "-o", str(plain)])
+    main(["metric", f"{THIS_MODULE}:OffsetSNR", "--manifest", str(manifest), "-o", str(shifted), "--workers", "2",
+          "--option", "offset_db=2.5", "--option", "label=yes: quoted"])  # fmt: skip
+    before = [r["snr"] for r in csv.DictReader(plain.open())]
+    after = [r["snr"] for r in csv.DictReader(shifted.open())]
+    scored = [(float(a), float(b)) for a, b in zip(before, after, strict=True) if a and b]
+    assert len(scored) == 4 and all(b == pytest.approx(a + 2.5) for a, b in scored)
+    capsys.readouterr()
+    assert main(["metric", f"{THIS_MODULE}:OffsetSNR", "--manifest", str(manifest), "-o", str(tmp_path / "x.csv"),
+                 "--option", "gain=3"]) == 1  # fmt: skip
+    assert "unexpected keyword argument 'gain' (its options: offset_db, label)" in capsys.readouterr().err
+    assert main(["metric", "haaqi", "--manifest", str(manifest), "-o", str(tmp_path / "y.csv"),
+                 "--option", "no-equals"]) == 1  # fmt: skip
+    assert "expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_bad_pairs_manifest_is_a_clear_error(tmp_path):

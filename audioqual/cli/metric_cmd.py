@@ -14,6 +14,7 @@ examples:
   audioqual metric --list
   audioqual metric haaqi --manifest pairs.csv -o haaqi.csv --workers 2
   audioqual metric mypackage.metrics:MyMetric --manifest pairs.csv -o mine.csv
+  audioqual metric dnsmos --manifest pairs.csv -o dnsmos.csv --option personalized=true
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.errors import AudioqualError
@@ -36,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output CSV")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
     parser.add_argument("--retry-failed", action="store_true", help="score pairs that failed in an earlier run again")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="constructor option of the metric, repeatable; VALUE is read as YAML "
+                             "(e.g. --option model_path=dnsmos.onnx --option chunk_seconds=5)")  # fmt: skip
     add_engine_arguments(parser)
 
 
@@ -56,6 +63,20 @@ def list_metrics() -> str:
     return "\n".join(lines)
 
 
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` strings -> constructor options, each VALUE parsed as YAML (numbers, booleans, lists)."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise AudioqualError(f"--option {item!r}: expected KEY=VALUE with KEY a Python identifier")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise AudioqualError(f"--option {item!r}: cannot read the value ({err})") from err
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
     """List the metrics, or score a pairs manifest."""
     if args.list:
@@ -64,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.name or args.manifest is None or args.output is None:
         raise AudioqualError("give a metric NAME, --manifest and -o (or --list)")
     journal = score_pairs(
-        args.manifest, args.output, args.name, workers=args.workers, retry_failed=args.retry_failed,
-        engine=args.engine, ray_address=args.ray_address,
+        args.manifest, args.output, args.name, workers=args.workers, metric_options=parse_options(args.option),
+        retry_failed=args.retry_failed, engine=args.engine, ray_address=args.ray_address,
     )
     failures = journal.failures()
     print(f"wrote {args.output}: {len(journal.records) - len(failures)} pairs scored, {len(failures)} failed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,11 @@ def create(name: str, **overrides: Any) -> PairMetric:
     """A ready metric object; keyword overrides go to its constructor."""
     cls, kwargs = metric_class(name)
     kwargs.update(overrides)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # an option the constructor does not take: name it and what it does take
+        accepted = ", ".join(p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs"))
+        raise MetricUnavailableError(f"metric {name!r}: {err} (its options: {accepted or 'none'})") from err
 
 
 def describe(name: str) -> tuple[MetricInfo | None, str]:
