@@ -27,6 +27,20 @@ def test_jsonl_manifest_resolves_relative_paths_and_keeps_metadata(tmp_path):
     assert entries[0].item_id != entries[1].item_id
 
 
+def test_path_columns_resolve_against_the_manifest_folder_from_any_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "m.jsonl").write_text(
+        json.dumps({"path": "deg.wav", "reference": "refs/ref.wav", "other": "/abs/o.wav", "empty": ""}) + "\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    (entry,) = read_manifest("data/m.jsonl")
+    assert entry.path == str(tmp_path / "data" / "deg.wav")
+    assert entry.resolve_path("reference") == str(tmp_path / "data" / "refs" / "ref.wav")
+    assert entry.resolve_path("other") == "/abs/o.wav"
+    assert entry.resolve_path("empty") is None and entry.resolve_path("missing") is None
+    assert ManifestEntry("x.wav", metadata={"reference": "r.wav"}).resolve_path("reference") == "r.wav"  # no folder
+
+
 def test_csv_roundtrip(tmp_path):
     rows = [{"test": "t1.wav", "reference": "r1.wav", "mean": 4.5}, {"test": "t2.wav", "reference": "r2.wav", "mean": 2}]
     path = write_manifest(tmp_path / "pairs.csv", rows)

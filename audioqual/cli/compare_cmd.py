@@ -58,13 +58,10 @@ def _pairs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], str, str
         manifest = Path(args.manifest)
         for index, entry in enumerate(read_manifest(manifest, path_key="test"), start=1):
             base = dict(entry.metadata)
-            reference = base.get("reference")
-            if args.nmr_refs is None:
-                if reference in (None, ""):
-                    raise ManifestError(f"{manifest} row {index}: no `reference` (or use --nmr-refs)")
-                if not Path(str(reference)).is_absolute():
-                    reference = str(manifest.parent / str(reference))
-            items.append((f"{index}:{entry.path}", base, entry.path, None if args.nmr_refs else str(reference)))
+            reference = entry.resolve_path("reference")
+            if args.nmr_refs is None and reference is None:
+                raise ManifestError(f"{manifest} row {index}: no `reference` (or use --nmr-refs)")
+            items.append((f"{index}:{entry.path}", base, entry.path, None if args.nmr_refs else reference))
     for index, test in enumerate(args.tests, start=1):
         row = {"test": test} if args.nmr_refs else {"test": test, "reference": args.ref}
         items.append((f"arg{index}:{test}", row, test, args.ref))

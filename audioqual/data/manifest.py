@@ -30,6 +30,17 @@ class ManifestEntry:
     start_time: float | None = None
     end_time: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = field(default=None, repr=False, compare=False)
+    """The (absolute) folder of the manifest the entry was read from; relative path columns resolve against it."""
+
+    def resolve_path(self, key: str) -> str | None:
+        """Metadata column `key` read as a file path (e.g. `reference`): relative values joined to `folder`."""
+        value = self.metadata.get(key)
+        if value in (None, ""):
+            return None
+        if self.folder is None or os.path.isabs(str(value)):
+            return str(value)
+        return str(self.folder / str(value))
 
     @property
     def item_id(self) -> str:
@@ -153,7 +164,7 @@ def _entry_from_row(row: dict[str, Any], base: Path, where: str, path_key: str |
     metadata = {k: v for k, v in row.items() if k not in (key, "start_time", "end_time")}
     if key != "path":
         metadata.setdefault(key, row[key])
-    return ManifestEntry(path=audio_path, start_time=start, end_time=end, metadata=metadata)
+    return ManifestEntry(path=audio_path, start_time=start, end_time=end, metadata=metadata, folder=base)
 
 
 def _optional_float(value: Any, where: str, name: str) -> float | None:

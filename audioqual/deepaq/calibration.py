@@ -48,11 +48,9 @@ def labelled_distances(
             if references is not None:
                 result = scorer.compare_to_set(entry.path, references)
             else:
-                reference = entry.metadata.get(config.reference_field)
+                reference = entry.resolve_path(config.reference_field)
                 if not reference:
                     raise ManifestError(f"{where}: no {config.reference_field!r} path")
-                if not Path(str(reference)).is_absolute():
-                    reference = str(manifest.parent / str(reference))
                 result = scorer.compare_files(reference, entry.path)
         except AudioqualError as err:
             failures[entry.path] = str(err)

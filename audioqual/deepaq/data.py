@@ -71,7 +71,6 @@ def _parse_bitrate(value: Any, where: str) -> float:
 def read_training_manifest(path: str | Path, config: DataConfig) -> list[TrainingClip]:
     """Parse a surrogate-label manifest into TrainingClips; ManifestError names the row and field."""
     path = Path(path)
-    base = path.parent
     clips = []
     for index, entry in enumerate(read_manifest(path, path_key=config.path_field), start=1):
         where = f"{path} row {index} ({entry.path})"
@@ -96,11 +95,7 @@ def read_training_manifest(path: str | Path, config: DataConfig) -> list[Trainin
             raise ManifestError(f"{where}: {config.label_field} {label!r} is not a number") from err
         if not math.isfinite(mos):
             raise ManifestError(f"{where}: {config.label_field} {label!r} is not finite")
-        reference = meta.get(config.reference_field)
-        if reference in (None, ""):
-            reference = None
-        elif not Path(str(reference)).is_absolute():
-            reference = str(base / str(reference))
+        reference = entry.resolve_path(config.reference_field)
         source = meta.get(config.source_field)
         source = str(source) if source not in (None, "") else str(reference or entry.path)
         split = meta.get(config.split_field)

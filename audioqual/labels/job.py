@@ -86,7 +86,7 @@ def label_manifest(
     todo = [e for e in entries if _needs_work(journal, e.item_id, config.retry_failed)]
     if len(todo) < len(entries):
         log.info("%s: %d of %d rows already labelled, resuming", output, len(entries) - len(todo), len(entries))
-    items: list[tuple[str, LabelItem | str]] = [(e.item_id, _label_item(e, manifest.parent)) for e in todo]
+    items: list[tuple[str, LabelItem | str]] = [(e.item_id, _label_item(e)) for e in todo]
     scored = _run(items, journal, config)
     journal.finalize(ids, base_rows)
     labelled = sum(1 for i in ids if i in journal.records and not journal.records[i].get("error"))
@@ -99,16 +99,14 @@ def _needs_work(journal: BatchJournal, item_id: str, retry_failed: bool) -> bool
     return retry_failed and bool(journal.records[item_id].get("error"))
 
 
-def _label_item(entry: ManifestEntry, base: Path) -> LabelItem | str:
+def _label_item(entry: ManifestEntry) -> LabelItem | str:
     """The pair to score, or an error message when the row names no reference."""
-    meta = entry.metadata
     if entry.start_time is not None or entry.end_time is not None:
         return "row selects a segment (start_time/end_time); labelling scores whole reference/test files"
-    reference = meta.get("fullband_reference") or meta.get("reference")
+    reference = entry.resolve_path("fullband_reference") or entry.resolve_path("reference")
     if not reference:
         return "row has no `reference` (or `fullband_reference`) column"
-    test = meta.get("fullband_path") or entry.path
-    return LabelItem(reference=str(_resolve(reference, base)), test=str(_resolve(test, base)))
+    return LabelItem(reference=reference, test=entry.resolve_path("fullband_path") or entry.path)
 
 
 def _resolve(path: str, base: Path) -> Path:

@@ -41,9 +41,7 @@ def mapping_rows(manifest: str | Path, splits: tuple[str, ...] = ("validation", 
         meta = entry.metadata
         if meta.get("split") not in splits or meta.get("error") or meta.get(LABEL) in (None, ""):
             continue
-        reference = Path(str(meta["reference"]))
-        reference = reference if reference.is_absolute() else manifest.parent.absolute() / reference
-        rows.append({"test": entry.path, "reference": str(reference), LABEL: float(meta[LABEL]),
+        rows.append({"test": entry.path, "reference": entry.resolve_path("reference"), LABEL: float(meta[LABEL]),
                      "condition": meta.get("condition"), "degradation": meta.get("degradation"),
                      "split": meta.get("split")})  # fmt: skip
     if len(rows) < 10:

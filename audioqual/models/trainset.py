@@ -288,10 +288,7 @@ def build_trainset(out_dir: str | Path, config: TrainsetConfig | None = None, re
     clean_manifest = render_sources(out_dir, config)
     sources = []
     for entry in read_manifest(clean_manifest):
-        row = entry.to_row()
-        if row.get("accompaniment"):
-            row["accompaniment"] = str(clean_manifest.parent / row["accompaniment"])
-        row["path"] = entry.path
+        row = {**entry.to_row(), "accompaniment": entry.resolve_path("accompaniment")}
         sources.append((str(row["id"]), row))
     if not sources:
         raise AudioqualError(f"{clean_manifest}: no clean sources")
