@@ -87,11 +87,6 @@ class LogMelTarget(nn.Module):
         return torch.log10(power @ self.bank.T + 1e-8)
 
 
-def receptive_field(backbone: Backbone) -> int:
-    """Samples one encoder frame sees (= Backbone.minimum_samples)."""
-    return backbone.minimum_samples()
-
-
 def train_frontend(config: FrontendConfig, progress: bool = True) -> Path:
     """Train the conv encoder + linear read-out on log-mel regression; save the whole backbone; return its dir."""
     if not config.train_manifest:
@@ -102,7 +97,7 @@ def train_frontend(config: FrontendConfig, progress: bool = True) -> Path:
     encoder = backbone.model.feature_extractor
     hop = int(round(backbone.sample_rate / backbone.frames_per_second))
     target = LogMelTarget(backbone.sample_rate, config.n_fft, config.n_mels, config.fmin_hz, config.fmax_hz,
-                          hop, receptive_field(backbone))  # fmt: skip
+                          hop, backbone.minimum_samples())  # fmt: skip
     channels = int(backbone.model.config.conv_dim[-1])
     readout = nn.Linear(channels, config.n_mels)
 
