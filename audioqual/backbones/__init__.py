@@ -1,5 +1,6 @@
-"""Self-supervised audio encoders behind one interface."""
+"""Audio encoders behind one interface: SSL models of transformers and pretrained networks from wheels."""
 
-from audioqual.backbones.backbone import ARCHITECTURES, Backbone, BackboneInfo, BackboneOutput, detect_arch
+from audioqual.backbones.backbone import ARCHITECTURES, Backbone, detect_arch
+from audioqual.backbones.base import BackboneInfo, BackboneOutput, LayeredEncoder
 
-__all__ = ["ARCHITECTURES", "Backbone", "BackboneInfo", "BackboneOutput", "detect_arch"]
+__all__ = ["ARCHITECTURES", "Backbone", "BackboneInfo", "BackboneOutput", "LayeredEncoder", "detect_arch"]

@@ -14,11 +14,10 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from torch import nn
 from transformers import (
     HubertConfig,
     HubertModel,
@@ -30,6 +29,7 @@ from transformers import (
     WavLMModel,
 )
 
+from audioqual.backbones.base import NORMALIZE_EPS, BackboneInfo, BackboneOutput, LayeredEncoder
 from audioqual.errors import ModelLoadError
 
 ARCHITECTURES: dict[str, tuple[type[PretrainedConfig], type[PreTrainedModel]]] = {
@@ -40,36 +40,11 @@ ARCHITECTURES: dict[str, tuple[type[PretrainedConfig], type[PreTrainedModel]]] =
 }
 DEFAULT_SAMPLE_RATE = {"wav2vec2": 16000, "hubert": 16000, "wavlm": 16000, "mert": 24000}
 METADATA_FILE = "audioqual_backbone.json"
-NORMALIZE_EPS = 1e-7
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
-@dataclass(frozen=True)
-class BackboneInfo:
-    """What a saved backbone needs besides its transformers config."""
-
-    arch: str
-    sample_rate: int
-    normalize_input: bool
-    name: str
-
-
-@dataclass
-class BackboneOutput:
-    """Per-layer frame-level hidden states and the mask of valid frames."""
-
-    hidden_states: torch.Tensor  # [L, B, F, D]
-    frame_mask: torch.Tensor  # [B, F] bool
-
-    def pooled(self) -> torch.Tensor:
-        """Time mean over valid frames: [L, B, D]."""
-        mask = self.frame_mask.to(self.hidden_states.dtype)[None, :, :, None]
-        total = (self.hidden_states * mask).sum(dim=2)
-        return total / mask.sum(dim=2).clamp_min(1.0)
-
-
-class Backbone(nn.Module):
-    """A frozen-or-trainable SSL encoder with per-layer outputs."""
+class Backbone(LayeredEncoder):
+    """A frozen-or-trainable SSL encoder of transformers with per-layer outputs."""
 
     def __init__(self, model: PreTrainedModel, info: BackboneInfo):
         super().__init__()
@@ -78,14 +53,6 @@ class Backbone(nn.Module):
         self.model = model
         self.info = info
         self._fingerprint: str | None = None
-
-    @property
-    def sample_rate(self) -> int:
-        return self.info.sample_rate
-
-    @property
-    def name(self) -> str:
-        return self.info.name
 
     @property
     def hidden_size(self) -> int:
@@ -118,10 +85,6 @@ class Backbone(nn.Module):
         var = (((waveforms - mean) * mask) ** 2).sum(dim=1, keepdim=True) / count
         return ((waveforms - mean) / torch.sqrt(var + NORMALIZE_EPS)) * mask
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> BackboneOutput:
-        """Encode [B, T] waveforms at `sample_rate` (padded with zeros past `lengths`)."""
-        return self.encode(self.normalize(waveforms, lengths), lengths)
-
     def encode(self, normalized: torch.Tensor, lengths: torch.Tensor | None = None) -> BackboneOutput:
         """Encode already-normalised waveforms."""
         if normalized.dim() != 2:
@@ -138,41 +101,6 @@ class Backbone(nn.Module):
             frame_lengths = self.model._get_feat_extract_output_lengths(lengths.to(hidden.device)).clamp(max=frames)
             frame_mask = torch.arange(frames, device=hidden.device)[None, :] < frame_lengths[:, None]
         return BackboneOutput(hidden_states=hidden, frame_mask=frame_mask)
-
-    def pooled(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Time-mean pooled hidden states [L, B, D]."""
-        return self(waveforms, lengths).pooled()
-
-    def encode_long(
-        self, waveform: torch.Tensor, chunk_seconds: float = 30.0, keep_frames: bool = False
-    ) -> torch.Tensor:
-        """Encode one long mono waveform [T] chunk by chunk.
-
-        Returns the time-mean pooled states [L, D], or with keep_frames the
-        concatenated frame-level states [L, F, D]. The clip is normalised as a
-        whole first, so chunking does not change its statistics; only one chunk's
-        activations are in memory at a time.
-        """
-        waveform = self.normalize(waveform[None, :])[0]
-        chunk = max(int(chunk_seconds * self.sample_rate), 1)
-        min_samples = self.minimum_samples()
-        starts = list(range(0, waveform.shape[0], chunk))
-        if len(starts) > 1 and waveform.shape[0] - starts[-1] < min_samples:
-            starts.pop()  # fold a too-short tail into the previous chunk
-        frame_chunks: list[torch.Tensor] = []
-        total: torch.Tensor | None = None
-        count = 0
-        for index, start in enumerate(starts):
-            stop = starts[index + 1] if index + 1 < len(starts) else waveform.shape[0]
-            states = self.encode(waveform[None, start:stop]).hidden_states[:, 0]
-            if keep_frames:
-                frame_chunks.append(states)
-            else:
-                total = states.sum(dim=1) if total is None else total + states.sum(dim=1)
-                count += states.shape[1]
-        if keep_frames:
-            return torch.cat(frame_chunks, dim=1)
-        return total / max(count, 1)
 
     def minimum_samples(self) -> int:
         """Shortest input (in samples) that yields at least one frame."""
@@ -243,12 +171,22 @@ class Backbone(nn.Module):
         normalize_input: bool | None = None,
         keep_training_augmentation: bool = False,
         revision: str | None = None,
-    ) -> Backbone:
+    ) -> LayeredEncoder:
         """Load from a local directory or a hub id (hub needs network access).
 
         Training-time masking and LayerDrop are switched off unless
-        keep_training_augmentation, as fine-tuning recipes expect.
+        keep_training_augmentation, as fine-tuning recipes expect. A pretrained
+        encoder's name ('musicnn', 'resemblyzer:...'; see
+        `audioqual.backbones.encoders`) or a folder one was saved to loads that
+        encoder instead.
         """
+        from audioqual.backbones.encoders import PretrainedEncoder, is_encoder_name, load_encoder
+
+        if is_encoder_name(name_or_path):
+            return load_encoder(str(name_or_path))
+        local = Path(name_or_path).expanduser()
+        if (local / METADATA_FILE).is_file() and "encoder" in _read_json(local / METADATA_FILE):
+            return PretrainedEncoder.from_saved(local)
         directory = resolve_model_dir(name_or_path, revision)
         raw_config = _read_json(directory / "config.json")
         metadata = _read_json(directory / METADATA_FILE) if (directory / METADATA_FILE).exists() else {}
