@@ -34,7 +34,15 @@ METADATA_FILE = "audioqual_backbone.json"
 WEIGHTS_FILE = "model.safetensors"
 
 # name -> "module:Class"; the module is imported only when the encoder is asked for.
-ENCODERS: dict[str, str] = {}
+ENCODERS: dict[str, str] = {
+    "musicnn": "audioqual.backbones.encoders.musicnn:MusicnnEncoder",
+    "resemblyzer": "audioqual.backbones.encoders.resemblyzer:ResemblyzerEncoder",
+    "distillmos": "audioqual.backbones.encoders.distillmos:DistillMOSEncoder",
+    "torchcrepe": "audioqual.backbones.encoders.crepe:CrepeEncoder",
+    "basic-pitch": "audioqual.backbones.encoders.basic_pitch:BasicPitchEncoder",
+    "cdpam": "audioqual.backbones.encoders.cdpam:CDPAMEncoderBackbone",
+    "dnsmos": "audioqual.backbones.encoders.dnsmos:DNSMOSEncoder",
+}
 
 
 @dataclass(frozen=True)
@@ -190,7 +198,8 @@ class PretrainedEncoder(LayeredEncoder):
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             digest = hashlib.sha256()
-            header = [self.encoder_name, self.variant, self.sample_rate, [(layer.name, layer.dim) for layer in self.layers]]
+            layers = [(layer.name, layer.dim) for layer in self.layers]
+            header = [self.encoder_name, self.variant, self.sample_rate, layers]
             digest.update(json.dumps(header).encode())
             for part in self.fingerprint_parts():
                 digest.update(part)
