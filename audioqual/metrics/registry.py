@@ -48,6 +48,8 @@ _SPECS: tuple[MetricSpec, ...] = (
                "HAAQI v1, normal hearing (0-1, 24 kHz, 65 dB SPL reference)", "pyclarity"),
     MetricSpec("cdpam", "audioqual.baselines.cdpam:CDPAMMetric",
                "CDPAM perceptual distance (lower is better, 22.05 kHz)", "cdpam", requires_module="cdpam"),
+    MetricSpec("embedding-distance", "audioqual.metrics.embedding:EmbeddingDistanceMetric",
+               "raw per-layer reference-test distance in a backbone (default musicnn; lower is better)"),
     MetricSpec("dnsmos", "audioqual.baselines.dnsmos:DNSMOSMetric",
                "DNSMOS P.835 OVRL of the test signal (1-5, 16 kHz, no reference used)", "speechmos",
                requires_module="speechmos"),
