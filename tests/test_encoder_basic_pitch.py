@@ -9,6 +9,7 @@ with the `onnx` package, independently of this encoder's byte-level graph edit).
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,12 @@ def test_fingerprint_and_save_round_trip(tmp_path, encoder):
     assert (
         loaded.name == "basic-pitch" and loaded.fingerprint() == encoder.fingerprint()
     )
+    copy = pickle.loads(
+        pickle.dumps(encoder)
+    )  # Ray workers: the session is left behind and reopened
+    assert copy._session is None and copy.fingerprint() == encoder.fingerprint()
+    piece = torch.from_numpy(CLIP[:3000])[None]
+    assert torch.equal(copy(piece).hidden_states, encoder(piece).hidden_states)
 
 
 def test_too_short_raises_naming_the_minimum(encoder):
