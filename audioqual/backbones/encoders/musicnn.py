@@ -25,9 +25,12 @@ arithmetic as numpy does, then cut into patches of 187 frames (3 s) with the
 extractor's default hop of 187 frames (`input_overlap=False`: no overlap); the
 frames after the last whole patch are dropped, as in the original. One
 deliberate difference: where the original's float16 product `10000 x`
-overflows (mel power above 6.55, i.e. loud tonal input), numpy gives inf and
-the original network then outputs NaN; here it saturates at the float16
-maximum, so loud input gives finite features. Batch norms run in inference
+overflows (mel power above 6.55: common in loud music, a 0.5-amplitude sine
+reaches 123), numpy gives inf, the original's front-end and pooled features
+then hold inf, and what its later layers make of inf depends on TensorFlow's
+kernels (its taggram stays finite); here the product saturates at the float16
+maximum (log-mel 4.816), so loud input gives finite features everywhere, and
+outputs equal the original's wherever it does not overflow. Batch norms run in inference
 mode (moving statistics, epsilon 1e-3 as tf.layers).
 
 Layers (names and contents as the extractor's `features` dictionary):
@@ -50,6 +53,7 @@ Every layer's frames are concatenated over patches, so the finest layer has
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -147,11 +151,12 @@ def patches(mel: torch.Tensor) -> torch.Tensor:
 
 
 def _bn2d(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=BN_EPS)
+    """tf.layers batch norm: epsilon 1e-3, momentum 0.99 (torch's 0.01)."""
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=0.01)
 
 
 def _bn1d(channels: int) -> nn.BatchNorm1d:
-    return nn.BatchNorm1d(channels, eps=BN_EPS)
+    return nn.BatchNorm1d(channels, eps=BN_EPS, momentum=0.01)
 
 
 class MusicnnNet(nn.Module):
@@ -287,7 +292,7 @@ def _put_dense(state: dict, linear: nn.Linear, tensors: dict[str, np.ndarray], p
 
 def _assign(module: nn.Module, state: dict) -> None:
     """Copy every (parameter or buffer -> array) pair, checking shapes and that nothing was left unset."""
-    targets = {id(t) for t in list(module.parameters()) + [b for n, b in module.named_buffers() if "num_batches" not in n]}
+    targets = {id(t) for t in [*module.parameters(), *module.buffers()] if t.dim() > 0}  # not BN step counters
     if {id(t) for t in state} != targets:
         raise ModelLoadError(f"{type(module).__name__}: checkpoint does not cover every weight")
     with torch.no_grad():
@@ -340,6 +345,12 @@ class MusicnnEncoder(PretrainedEncoder):
         encoder = cls(variant)
         encoder.net.load_tf(_checkpoint(str(index.parent) + "/", stat.st_size, stat.st_mtime_ns))
         return encoder.eval()
+
+    def fingerprint_parts(self) -> Iterator[bytes]:
+        """As the base class, but 0-d tensors (batch norms' step counters) are hashed as 1-d."""
+        for key, tensor in sorted(self.state_dict().items()):
+            yield key.encode()
+            yield tensor.detach().to("cpu").reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
 
     def minimum_samples(self) -> int:
         # librosa's centred STFT gives 1 + T // 256 frames; one patch needs 187
