@@ -196,3 +196,17 @@ def test_extract_cli(tmp_path):
     assert code in (0, None)
     row = json.loads(output.read_text().splitlines()[0])
     assert np.load(row["features"]).shape == (9, 753)
+
+
+def test_checkpoint_reader_reads_the_wheel_and_refuses_garbage(tmp_path):
+    from audioqual.backbones.encoders.base import package_file
+    from audioqual.backbones.encoders.tf_checkpoint import read_checkpoint
+    from audioqual.errors import ModelLoadError
+
+    index = package_file("musicnn", "MSD_vgg/.index", "musicnn")
+    tensors = read_checkpoint(str(index.parent) + "/")
+    assert tensors["5CNN/kernel"].shape == (3, 3, 128, 128) and tensors["dense/kernel"].shape == (256, 50)
+    assert all(np.isfinite(v).all() for v in tensors.values())
+    (tmp_path / "bad.index").write_bytes(b"\x00" * 100)
+    with pytest.raises(ModelLoadError, match="bad.index"):
+        read_checkpoint(tmp_path / "bad")
