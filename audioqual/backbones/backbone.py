@@ -263,7 +263,7 @@ def resolve_model_dir(
                 allow_patterns=["*.json", "*.safetensors", "*.bin", "*.txt"],
             )
         )
-    except Exception as err:  # noqa: BLE001 - any hub failure becomes one clear message
+    except Exception as err:
         raise ModelLoadError(
             f"cannot fetch {name_or_path!r} from the Hugging Face hub ({type(err).__name__}: {err}). "
             "Without hub access, download the model elsewhere and pass its local directory."

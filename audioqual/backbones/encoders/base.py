@@ -193,7 +193,7 @@ class PretrainedEncoder(LayeredEncoder):
         """What identifies the weights: every tensor of the state dict (ONNX encoders hash their file instead)."""
         for key, tensor in sorted(self.state_dict().items()):
             yield key.encode()
-            yield tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes()
+            yield tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:

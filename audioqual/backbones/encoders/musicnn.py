@@ -53,7 +53,6 @@ Every layer's frames are concatenated over patches, so the finest layer has
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -345,12 +344,6 @@ class MusicnnEncoder(PretrainedEncoder):
         encoder = cls(variant)
         encoder.net.load_tf(_checkpoint(str(index.parent) + "/", stat.st_size, stat.st_mtime_ns))
         return encoder.eval()
-
-    def fingerprint_parts(self) -> Iterator[bytes]:
-        """As the base class, but 0-d tensors (batch norms' step counters) are hashed as 1-d."""
-        for key, tensor in sorted(self.state_dict().items()):
-            yield key.encode()
-            yield tensor.detach().to("cpu").reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
 
     def minimum_samples(self) -> int:
         # librosa's centred STFT gives 1 + T // 256 frames; one patch needs 187
