@@ -44,6 +44,7 @@ class ViSQOLMetric(PairMetric):
             channels=ChannelPolicy.DOWNMIX.value,
             valid_range=f"MOS-LQO 1-5; {mode} mode at {MODE_RATES[mode] // 1000} kHz; "
             f"pairs of at least {MIN_SECONDS} s",
+            min_seconds=MIN_SECONDS,
         )
         self._api = None
 

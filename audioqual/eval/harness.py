@@ -12,7 +12,6 @@ match is unique, so relative/absolute and different-root paths join.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from audioqual.data.manifest import read_table
 from audioqual.errors import AudioqualError, ManifestError
 from audioqual.eval.aggregate import group_indices, group_means
 from audioqual.eval.bootstrap import bootstrap_ci
@@ -170,21 +170,17 @@ def normalize_path(path: str, base: Path) -> str:
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    if not path.exists():
-        raise ManifestError(f"{path}: file does not exist")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ManifestError(f"{path}: not a UTF-8 CSV file ({err.reason})") from err
-    reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames:
-        raise ManifestError(f"{path}: CSV file has no header row")
-    rows = []
-    for line_no, row in enumerate(reader, start=2):
-        if None in row:
-            raise ManifestError(f"{path}:{line_no}: more fields than header columns")
-        rows.append((line_no, {k: (v or "").strip() for k, v in row.items()}))
-    return list(reader.fieldnames), rows
+    """Columns and rows of a CSV/JSONL file through the project's one manifest reader, values as stripped text."""
+    columns, rows = read_table(path, "file")
+    if not columns:
+        raise ManifestError(f"{path}: file has no header row (or no rows)")
+    return columns, [(line_no, {k: _text(row.get(k)) for k in columns}) for line_no, row in rows]
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
 
 
 def _float(value: str, where: str, column: str) -> float:

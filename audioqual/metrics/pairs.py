@@ -15,7 +15,6 @@ object per worker, one BLAS/torch thread each) and journalled in input order.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import sys
@@ -29,10 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from audioqual.data.journal import BatchJournal, run_batch
-from audioqual.errors import AudioqualError, ManifestError
+from audioqual.data.hashing import input_hash, result_key
+from audioqual.data.journal import BatchJournal, check_output, pending_items, run_batch
+from audioqual.data.manifest import read_table
+from audioqual import __version__ as audioqual_version
+from audioqual.errors import AudioInputError, AudioqualError, ManifestError
 from audioqual.io import AudioLoadOptions, ChannelPolicy, load_audio, resample
-from audioqual.metrics.base import PairMetric
+from audioqual.metrics.base import MetricInfo, PairMetric
 from audioqual.metrics.registry import create
 
 log = logging.getLogger(__name__)
@@ -49,34 +51,27 @@ class Pair:
 
 
 def read_pairs(path: str | Path) -> tuple[list[str], list[dict[str, str]], list[Pair]]:
-    """Columns, raw rows and resolved pairs of a pairs manifest CSV."""
+    """Columns, raw rows and resolved pairs of a pairs manifest (CSV or JSONL)."""
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"{path}: pairs manifest does not exist")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ManifestError(f"{path}: not a UTF-8 CSV file ({err.reason})") from err
-    reader = csv.DictReader(text.splitlines())
-    columns = list(reader.fieldnames or [])
+    columns, table = read_table(path, "pairs manifest")
     missing = [c for c in ("test", "reference") if c not in columns]
     if missing:
-        raise ManifestError(f"{path}: pairs manifest lacks column(s) {', '.join(missing)}")
+        raise ManifestError(f"{path}: pairs manifest lacks column(s) {', '.join(missing)} "
+                            f"(it has: {', '.join(columns) or 'no columns'})")
     rows, pairs = [], []
-    for line_no, row in enumerate(reader, start=2):
+    for line_no, row in table:
         where = f"{path}:{line_no}"
-        if None in row:
-            raise ManifestError(f"{where}: more fields than header columns")
-        row = {k: v or "" for k, v in row.items()}
-        if not row["test"] or not row["reference"]:
+        row = {k: "" if v is None else v for k, v in row.items()}
+        test, reference = str(row.get("test", "")), str(row.get("reference", ""))
+        if not test or not reference:
             raise ManifestError(f"{where}: empty test or reference path")
         start, end = _time(row.get("start_time"), where, "start_time"), _time(row.get("end_time"), where, "end_time")
         if start is not None and end is not None and end <= start:
             raise ManifestError(f"{where}: end_time {end} is not after start_time {start}")
         rows.append(row)
-        pairs.append(Pair(_absolute(row["reference"], path.parent), _absolute(row["test"], path.parent), start, end))
+        pairs.append(Pair(_absolute(reference, path.parent), _absolute(test, path.parent), start, end))
     if not pairs:
-        raise ManifestError(f"{path}: pairs manifest has no rows")
+        raise ManifestError(f"{path}: pairs manifest has no rows (only a header): nothing to score")
     return columns, rows, pairs
 
 
@@ -84,8 +79,8 @@ def _absolute(path: str, base: Path) -> str:
     return path if os.path.isabs(path) else str(base / path)
 
 
-def _time(value: str | None, where: str, name: str) -> float | None:
-    if value is None or value.strip() == "":
+def _time(value: Any, where: str, name: str) -> float | None:
+    if value is None or str(value).strip() == "":
         return None
     try:
         number = float(value)
@@ -100,7 +95,7 @@ def pair_ids(rows: Sequence[dict[str, str]]) -> list[str]:
     """Stable item ids for the journal: test|reference|segment, numbered when repeated."""
     ids, seen = [], {}
     for row in rows:
-        base = "|".join([row["test"], row["reference"], row.get("start_time", ""), row.get("end_time", "")])
+        base = "|".join(str(row.get(k, "")) for k in ("test", "reference", "start_time", "end_time"))
         seen[base] = seen.get(base, 0) + 1
         ids.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
     return ids
@@ -114,8 +109,38 @@ def score_one(metric: PairMetric, pair: Pair) -> dict[str, float]:
     test, test_rate = load_audio(pair.test, options, pair.start_time, pair.end_time)
     if rate != test_rate:
         test = resample(test, test_rate, rate)
+    for samples, path in ((reference, pair.reference), (test, pair.test)):
+        check_min_length(samples, rate, info, path)
     scores = metric.score_pair(reference, test, rate)
     return {key: float(value) for key, value in scores.items()}
+
+
+def check_min_length(samples: np.ndarray, rate: int, info: MetricInfo, path: str) -> None:
+    """AudioInputError naming the file when it is shorter than the metric's minimum length."""
+    seconds = samples.shape[-1] / rate
+    if seconds < info.min_seconds:
+        raise AudioInputError(path, f"too short for {info.name}: {seconds * 1000:.1f} ms "
+                                    f"({samples.shape[-1]} samples), it needs at least {info.min_seconds:g} s")
+
+
+def pair_keys(metric: str, scorer: PairMetric, options: dict[str, Any], ids: Sequence[str],
+              pairs: Sequence[Pair]) -> dict[str, str]:
+    """Journal key of every pair: input contents, segment, metric (name, class, version, options, loading)."""
+    cls = type(scorer)
+    info = scorer.info
+    metric_part = [metric, f"{cls.__module__}:{cls.__qualname__}", getattr(scorer, "version", None),
+                   audioqual_version, sorted(options.items()), info.sample_rate, info.channels, info.name]
+    hashes: dict[str, str] = {}
+
+    def content(path: str) -> str:
+        if path not in hashes:
+            hashes[path] = input_hash(path)
+        return hashes[path]
+
+    return {
+        item_id: result_key(metric_part, content(pair.reference), content(pair.test), pair.start_time, pair.end_time)
+        for item_id, pair in zip(ids, pairs)
+    }
 
 
 @dataclass(frozen=True)
@@ -231,6 +256,7 @@ def score_pairs(
     """
     if workers < 1:
         raise AudioqualError(f"workers must be >= 1, got {workers}")
+    check_output(output, manifest)
     _, rows, pairs = read_pairs(manifest)
     metric_options = metric_options or {}
     ids = pair_ids(rows)
@@ -238,21 +264,20 @@ def score_pairs(
     base_rows = dict(zip(ids, rows))
     description = f"{metric} on {Path(manifest).name}"
     scorer = create(metric, **metric_options)  # fails here, before any work, when the metric cannot be built
+    keys = pair_keys(metric, scorer, metric_options, ids, pairs)
     if engine == "ray":
         from audioqual.distributed.ray_engine import run_ray
 
         job = MetricRowJob(metric, tuple(sorted(metric_options.items())))
         ray_items = [(item_id, asdict(pair)) for item_id, pair in zip(ids, pairs)]
-        return run_ray(ray_items, job, output, base_rows, workers=workers, address=ray_address, retry_failed=retry_failed)
+        return run_ray(ray_items, job, output, base_rows, workers=workers, address=ray_address,
+                       retry_failed=retry_failed, keys=keys)
     if workers == 1:
-        return run_batch(items, lambda item: score_one(scorer, item[1]), output, base_rows, description, retry_failed)
-    journal = BatchJournal(output)
-    todo = [
-        (item_id, pair) for item_id, (_, pair) in items
-        if not journal.is_done(item_id) or (retry_failed and journal.records[item_id].get("error"))
-    ]
+        return run_batch(items, lambda item: score_one(scorer, item[1]), output, base_rows, description,
+                         retry_failed, keys)
+    todo = [(item_id, item[1]) for item_id, item in pending_items(BatchJournal(output), items, retry_failed, keys)]
     pool_scorer = _PoolScorer(metric, metric_options, workers, todo)
     try:
-        return run_batch(items, pool_scorer, output, base_rows, description, retry_failed)
+        return run_batch(items, pool_scorer, output, base_rows, description, retry_failed, keys)
     finally:
         pool_scorer.close()
