@@ -64,6 +64,28 @@ def tiny_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def tiny_deepaq_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LoRA DeePAQ model with a full-reference mapping fitted on made-up distances."""
+    import torch
+
+    from audioqual.backbones.tiny import tiny_backbone
+    from audioqual.deepaq.config import ModelConfig
+    from audioqual.deepaq.mapping import fit_distance_mapping
+    from audioqual.deepaq.model import DeePAQModel
+
+    directory = tmp_path_factory.mktemp("deepaq_model")
+    model = DeePAQModel.from_config(ModelConfig(backbone=None, backbone_arch="hubert"), tiny_backbone("hubert"))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.1)
+    distances = np.linspace(0, 2, 20)
+    model.mapping = fit_distance_mapping(distances, 5 - 2 * distances, ("cubic", "mlp"), {"mode": "full"})
+    model.save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data, or skip when this checkout has none."""

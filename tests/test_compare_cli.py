@@ -6,33 +6,19 @@ import csv
 import json
 import math
 
-import numpy as np
 import pytest
-import torch
 from conftest import tone
 
-from audioqual.backbones.tiny import tiny_backbone
 from audioqual.cli.main import main
-from audioqual.deepaq.config import ModelConfig
-from audioqual.deepaq.mapping import fit_distance_mapping
 from audioqual.deepaq.model import DeePAQModel
 from audioqual.deepaq.scorer import DeePAQScorer
 from audioqual.io import save_audio
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A tiny LoRA DeePAQ model with a full-reference mapping fitted on made-up distances."""
-    directory = tmp_path_factory.mktemp("deepaq_model")
-    model = DeePAQModel.from_config(ModelConfig(backbone=None, backbone_arch="hubert"), tiny_backbone("hubert"))
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.1)
-    distances = np.linspace(0, 2, 20)
-    model.mapping = fit_distance_mapping(distances, 5 - 2 * distances, ("cubic", "mlp"), {"mode": "full"})
-    model.save_pretrained(directory)
-    return directory
+@pytest.fixture
+def model_dir(tiny_deepaq_dir):
+    """A tiny LoRA DeePAQ model with a full-reference mapping (shared with other test files, see conftest)."""
+    return tiny_deepaq_dir
 
 
 @pytest.fixture
@@ -69,7 +55,7 @@ def test_manifest_passes_columns_through_and_records_bad_rows(model_dir, audio, 
         writer.writerow(["b", "missing.wav", ref.name, 2.0])
         writer.writerow(["c", other.name, ref.name, 1.5])  # shorter and at another rate
     out = tmp_path / "out.csv"
-    assert main(["compare", "--model", str(model_dir), "--manifest", str(manifest), "-o", str(out)]) == 1  # one row failed (exit code 1: output written, some rows failed)
+    assert main(["compare", "--model", str(model_dir), "--manifest", str(manifest), "-o", str(out)]) == 1  # exit 1: a row failed
     rows = list(csv.DictReader(open(out)))
     assert [r["condition"] for r in rows] == ["a", "b", "c"] and rows[0]["mean"] == "3.5"
     assert rows[0]["test"] == deg.name and rows[0]["error"] == "" and float(rows[0]["distance"]) > 0

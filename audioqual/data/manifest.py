@@ -142,6 +142,12 @@ def read_table(path: str | Path, kind: str = "manifest") -> tuple[list[str], lis
     if path.is_dir():
         raise ManifestError(f"{path}: {kind} is a directory, expected a .csv or .jsonl file")
     columns: dict[str, None] = {}
+    if path.suffix.lower() == ".csv":  # the header's columns, in its order, even when there are no rows
+        try:
+            header = next(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")), [])
+        except (UnicodeDecodeError, csv.Error):
+            header = []  # _read_rows reports it
+        columns.update(dict.fromkeys(header))
     rows = []
     for line_no, row in _read_rows(path):
         columns.update(dict.fromkeys(row))

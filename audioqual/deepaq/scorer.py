@@ -125,6 +125,8 @@ class DeePAQScorer:
     def align(self, reference: LoadedAudio, test: LoadedAudio) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Reference and test samples of equal length (the shorter one's), with notes on what was changed."""
         warnings: list[str] = []
+        self.check_length(reference.samples, reference.path)  # before trimming: the error names the short file
+        self.check_length(test.samples, test.path)
         if reference.original_rate != test.original_rate:
             warnings.append(
                 f"reference is {reference.original_rate} Hz and test {test.original_rate} Hz: "

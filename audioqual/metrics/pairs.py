@@ -110,17 +110,27 @@ def score_one(metric: PairMetric, pair: Pair) -> dict[str, float]:
     if rate != test_rate:
         test = resample(test, test_rate, rate)
     for samples, path in ((reference, pair.reference), (test, pair.test)):
-        check_min_length(samples, rate, info, path)
-    scores = metric.score_pair(reference, test, rate)
+        check_length(samples, rate, info, path)
+    try:
+        scores = metric.score_pair(reference, test, rate)
+    except AudioInputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the metric's own message does not know the files: name them
+        detail = str(err) if isinstance(err, AudioqualError) else f"{type(err).__name__}: {err}"
+        raise AudioqualError(f"{pair.test} (reference {pair.reference}): {info.name} failed: {detail}") from err
     return {key: float(value) for key, value in scores.items()}
 
 
-def check_min_length(samples: np.ndarray, rate: int, info: MetricInfo, path: str) -> None:
-    """AudioInputError naming the file when it is shorter than the metric's minimum length."""
+def check_length(samples: np.ndarray, rate: int, info: MetricInfo, path: str) -> None:
+    """AudioInputError naming the file when it is shorter or longer than the metric accepts."""
     seconds = samples.shape[-1] / rate
     if seconds < info.min_seconds:
         raise AudioInputError(path, f"too short for {info.name}: {seconds * 1000:.1f} ms "
                                     f"({samples.shape[-1]} samples), it needs at least {info.min_seconds:g} s")
+    if info.max_seconds is not None and seconds > info.max_seconds:
+        raise AudioInputError(path, f"too long for {info.name}: {seconds:.1f} s, over its limit of "
+                                    f"{info.max_seconds:g} s; score segments (start_time/end_time) or raise "
+                                    f"the limit with --option max_seconds=N")
 
 
 def pair_keys(metric: str, scorer: PairMetric, options: dict[str, Any], ids: Sequence[str],
@@ -158,11 +168,43 @@ class MetricRowJob:
 _WORKER_METRIC: PairMetric | None = None
 
 
-def _init_worker(name: str, options: dict[str, Any]) -> None:
+def _die_with_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """End this worker as soon as the process that started it is gone (even SIGKILLed).
+
+    On Linux the kernel delivers SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    everywhere, a daemon thread also checks the parent every `interval` seconds.
+    Without this, workers of a killed run wait forever on their task queue.
+    """
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="audioqual-parent-watch", daemon=True).start()
+
+
+def _init_worker(name: str, options: dict[str, Any], parent_pid: int | None = None) -> None:
     """Build the worker's metric, then hold every thread pool it loaded to one thread (workers are the parallelism)."""
     global _WORKER_METRIC
     from threadpoolctl import threadpool_limits
 
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     _WORKER_METRIC = create(name, **options)
     threadpool_limits(1)
     if "torch" in sys.modules:
@@ -208,7 +250,7 @@ class _PoolScorer:
     def _new_pool(self, size: int) -> ProcessPoolExecutor:
         self.close()
         self.pool = ProcessPoolExecutor(max_workers=max(1, min(self.workers, size)), mp_context=get_context("spawn"),
-                                        initializer=_init_worker, initargs=(self.metric, self.options))
+                                        initializer=_init_worker, initargs=(self.metric, self.options, os.getpid()))
         return self.pool
 
     def _submit_from(self, first: int) -> None:
