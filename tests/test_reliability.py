@@ -6,6 +6,7 @@ Each test names the item of issue 19 it covers; docs/reliability.md lists what t
 from __future__ import annotations
 
 import csv
+import math
 import json
 import os
 import signal
@@ -396,3 +397,59 @@ def test_exit_codes_and_streams_follow_one_scheme(tmp_path, capsys):
     assert main([]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "unknown metric" in captured.err and "usage" in captured.err
+
+
+# 9-11 ---------------------------------------------------------------------------------------------------------------
+def _two_scale_test(folder: Path, nan_row: bool = False) -> tuple[Path, Path]:
+    """A separation-style test: every file rated for overall quality and for interference, in two subsets."""
+    rng = np.random.default_rng(0)
+    lines, preds = ["test,condition,subset,scale,mean"], ["test,p"]
+    for subset in ("a", "b"):
+        for i in range(8):
+            name = f"{subset}{i}.wav"
+            quality = float(i)
+            lines.append(f"{name},c{i % 4},{subset},quality,{20 + 10 * quality + rng.normal():.3f}")
+            lines.append(f"{name},c{i % 4},{subset},interference,{90 - 5 * quality + rng.normal():.3f}")
+            preds.append(f"{name},{'nan' if nan_row and i == 0 else quality + 0.01 * i}")
+    lines.append("a0.wav,c0,b,quality,50")  # the same file under another subset on the same scale: another stimulus
+    manifest, predictions = folder / "lt.csv", folder / "pred.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    predictions.write_text("\n".join(preds) + "\n")
+    return manifest, predictions
+
+
+def test_one_file_on_two_scales_and_subsets_is_several_stimuli_and_scales_are_not_pooled(tmp_path):
+    from audioqual.eval.harness import OVERALL, EvaluationConfig, evaluate, read_listening_test, read_predictions
+
+    manifest, predictions = _two_scale_test(tmp_path)
+    test = read_listening_test(manifest)
+    run = evaluate(test, [read_predictions(predictions, test, name="p")], EvaluationConfig(n_bootstrap=50))
+    assert set(run.subsets) == {OVERALL, "a/quality", "a/interference", "b/quality", "b/interference"}
+    assert run.value("p", "a/quality", "stimulus", "PCC").value > 0.99
+    assert run.value("p", "a/interference", "stimulus", "PCC").value < -0.99
+    overall = run.value("p", OVERALL, "stimulus", "PCC")
+    assert "Fisher z" in overall.note and overall.ci_low <= overall.value <= overall.ci_high
+    # a pooled correlation of quality (rising) and interference (falling) ratings would be near 0 or meaningless;
+    # the summary is the mean of the per-group z values
+    z = np.mean([np.arctanh(run.value("p", g, "stimulus", "PCC").value) for g in run.subsets if g != OVERALL])
+    assert overall.value == pytest.approx(np.tanh(z))
+    assert math.isnan(run.value("p", OVERALL, "stimulus", "MSE").value)
+
+
+def test_a_nan_prediction_is_counted_missing_not_fatal(tmp_path, capsys):
+    manifest, predictions = _two_scale_test(tmp_path, nan_row=True)
+    assert main(["evaluate", "--manifest", str(manifest), "--predictions", f"p={predictions}", "-o",
+                 str(tmp_path / "run"), "--no-plots", "--bootstrap", "0"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "p: 28/33 stimuli scored (2 failed" in out  # a0 is 3 stimuli, b0 2
+
+
+# 12 -----------------------------------------------------------------------------------------------------------------
+def test_undefined_srcc_is_nan_and_ranks_last():
+    from audioqual.nr.selection import aspect_metric, select_per_aspect
+
+    constant = np.ones(6)
+    assert math.isnan(aspect_metric(constant, np.arange(6.0), "srcc"))
+    chosen = select_per_aspect({"flat": constant[:, None], "ok": -np.arange(6.0)[:, None]}, np.arange(6.0)[:, None],
+                               ["PQ"])  # fmt: skip
+    assert chosen.routing["PQ"] == "ok" and math.isnan(chosen.scores["flat"]["PQ"])
