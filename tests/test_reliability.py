@@ -453,3 +453,32 @@ def test_undefined_srcc_is_nan_and_ranks_last():
     chosen = select_per_aspect({"flat": constant[:, None], "ok": -np.arange(6.0)[:, None]}, np.arange(6.0)[:, None],
                                ["PQ"])  # fmt: skip
     assert chosen.routing["PQ"] == "ok" and math.isnan(chosen.scores["flat"]["PQ"])
+
+
+# 19 -----------------------------------------------------------------------------------------------------------------
+def test_a_skipped_oracle_test_fails_in_ci(tmp_path):
+    import shutil
+
+    shutil.copy(Path(__file__).parent / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    oracle: external oracle\n")
+    (tmp_path / "test_probe.py").write_text(textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.oracle
+        def test_needs_tool():
+            pytest.skip("the tool is not installed")
+
+        def test_plain():
+            pytest.skip("fine")
+    """))
+    command = [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "AUDIOQUAL_REQUIRE_ORACLES")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    local = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert local.returncode == 0 and "2 skipped" in local.stdout
+    ci = subprocess.run(command, cwd=tmp_path, env={**env, "CI": "true"}, capture_output=True, text=True)
+    assert ci.returncode == 1 and "oracle test skipped in CI: Skipped: the tool is not installed" in ci.stdout
+    assert "SKIPPED [1]" in ci.stdout and "fine" in ci.stdout  # -ra lists every remaining skip with its reason
+    marked = [p.name for p in Path(__file__).parent.glob("test_*.py") if "pytest.mark.oracle" in p.read_text()]
+    assert {"test_cdpam.py", "test_dnsmos.py", "test_haaqi.py", "test_label.py", "test_peaq.py",
+            "test_aesthetics.py", "test_degrade.py"} <= set(marked)  # fmt: skip
