@@ -232,6 +232,7 @@ def _official_module(monkeypatch):
     return aes
 
 
+@pytest.mark.oracle  # Meta's audiobox_aesthetics code
 def test_matches_meta_implementation_with_padding(monkeypatch):
     """Meta's own model code (tiny config) and ours on the same weights and padded windows."""
     aes = _official_module(monkeypatch)

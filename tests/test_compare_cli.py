@@ -6,33 +6,19 @@ import csv
 import json
 import math
 
-import numpy as np
 import pytest
-import torch
 from conftest import tone
 
-from audioqual.backbones.tiny import tiny_backbone
 from audioqual.cli.main import main
-from audioqual.deepaq.config import ModelConfig
-from audioqual.deepaq.mapping import fit_distance_mapping
 from audioqual.deepaq.model import DeePAQModel
 from audioqual.deepaq.scorer import DeePAQScorer
 from audioqual.io import save_audio
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A tiny LoRA DeePAQ model with a full-reference mapping fitted on made-up distances."""
-    directory = tmp_path_factory.mktemp("deepaq_model")
-    model = DeePAQModel.from_config(ModelConfig(backbone=None, backbone_arch="hubert"), tiny_backbone("hubert"))
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.1)
-    distances = np.linspace(0, 2, 20)
-    model.mapping = fit_distance_mapping(distances, 5 - 2 * distances, ("cubic", "mlp"), {"mode": "full"})
-    model.save_pretrained(directory)
-    return directory
+@pytest.fixture
+def model_dir(tiny_deepaq_dir):
+    """A tiny LoRA DeePAQ model with a full-reference mapping (shared with other test files, see conftest)."""
+    return tiny_deepaq_dir
 
 
 @pytest.fixture
@@ -69,14 +55,14 @@ def test_manifest_passes_columns_through_and_records_bad_rows(model_dir, audio, 
         writer.writerow(["b", "missing.wav", ref.name, 2.0])
         writer.writerow(["c", other.name, ref.name, 1.5])  # shorter and at another rate
     out = tmp_path / "out.csv"
-    assert main(["compare", "--model", str(model_dir), "--manifest", str(manifest), "-o", str(out)]) == 0
+    assert main(["compare", "--model", str(model_dir), "--manifest", str(manifest), "-o", str(out)]) == 1  # exit 1: a row failed
     rows = list(csv.DictReader(open(out)))
     assert [r["condition"] for r in rows] == ["a", "b", "c"] and rows[0]["mean"] == "3.5"
     assert rows[0]["test"] == deg.name and rows[0]["error"] == "" and float(rows[0]["distance"]) > 0
     assert "missing.wav" in rows[1]["error"] and "does not exist" in rows[1]["error"]
     assert "trimmed" in rows[2]["warning"] and "resampled" in rows[2]["warning"] and math.isfinite(float(rows[2]["distance"]))
     first = out.read_text()
-    assert main(["compare", "--model", str(model_dir), "--manifest", str(manifest), "-o", str(out)]) == 0
+    assert main(["compare", "--model", str(model_dir), "--manifest", str(manifest), "-o", str(out)]) == 1
     assert out.read_text() == first  # resumed from the journal: nothing recomputed, same output
 
 
@@ -97,16 +83,16 @@ def test_nmr_mode_with_reference_folder(model_dir, audio, wav_folder, tmp_path, 
 def test_no_default_model_is_a_clear_error(monkeypatch, audio, tmp_path, capsys):
     ref, deg, _ = audio
     monkeypatch.setattr("audioqual.deepaq.DEFAULT_MODEL", tmp_path / "no_model_here")
-    assert main(["compare", "--ref", str(ref), str(deg)]) == 1
+    assert main(["compare", "--ref", str(ref), str(deg)]) == 2
     err = capsys.readouterr().err
     assert "no default DeePAQ model is installed" in err and "--model" in err
 
 
 def test_argument_errors(model_dir, audio, capsys):
     ref, deg, _ = audio
-    assert main(["compare", "--model", str(model_dir), str(deg)]) == 1
+    assert main(["compare", "--model", str(model_dir), str(deg)]) == 2
     assert "--ref" in capsys.readouterr().err
-    assert main(["compare", "--model", str(model_dir), "--ref", str(ref), "--nmr-refs", str(ref), str(deg)]) == 1
+    assert main(["compare", "--model", str(model_dir), "--ref", str(ref), "--nmr-refs", str(ref), str(deg)]) == 2
     assert "not both" in capsys.readouterr().err
 
 

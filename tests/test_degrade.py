@@ -54,6 +54,7 @@ def brute_force_lag(reference: np.ndarray, test: np.ndarray, max_lag: int) -> in
     return best
 
 
+@pytest.mark.oracle  # real ffmpeg codecs
 @pytest.mark.parametrize("codec", sorted(CODECS))
 @pytest.mark.parametrize("bitrate", [16, 128])
 def test_round_trip_is_sample_aligned(codec: str, bitrate: int) -> None:

@@ -58,7 +58,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
                 "--manifest", str(manifest), "-o", str(output)]
 
     reference_run = subprocess.run(command(tmp_path / "uninterrupted.csv"), env=env, capture_output=True, text=True)
-    assert reference_run.returncode == 1 and "24 pairs scored, 1 failed" in reference_run.stdout
+    assert reference_run.returncode == 1 and "25 pairs: 24 ok, 1 failed" in reference_run.stderr
 
     output = tmp_path / "killed.csv"
     journal = tmp_path / "killed.csv.partial.jsonl"

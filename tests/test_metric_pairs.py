@@ -176,8 +176,8 @@ def test_metric_cli_list_and_run(pairs_csv, tmp_path, capsys):
     manifest, _ = pairs_csv
     out = tmp_path / "cli.csv"
     assert main(["metric", f"{THIS_MODULE}:SegmentalSNR", "--manifest", str(manifest), "-o", str(out)]) == 1
-    assert "4 pairs scored, 2 failed" in capsys.readouterr().out
-    assert main(["metric", "haaqi"]) == 1  # no manifest: a clear error, not a traceback
+    assert "6 pairs: 4 ok, 2 failed" in capsys.readouterr().err
+    assert main(["metric", "haaqi"]) == 2  # no manifest: a clear error, not a traceback
 
 
 def test_metric_cli_passes_options_to_the_metric(pairs_csv, tmp_path, capsys):
@@ -194,10 +194,10 @@ def test_metric_cli_passes_options_to_the_metric(pairs_csv, tmp_path, capsys):
     assert len(scored) == 4 and all(b == pytest.approx(a + 2.5) for a, b in scored)
     capsys.readouterr()
     assert main(["metric", f"{THIS_MODULE}:OffsetSNR", "--manifest", str(manifest), "-o", str(tmp_path / "x.csv"),
-                 "--option", "gain=3"]) == 1  # fmt: skip
+                 "--option", "gain=3"]) == 2  # fmt: skip
     assert "unexpected keyword argument 'gain' (its options: offset_db, label)" in capsys.readouterr().err
     assert main(["metric", "haaqi", "--manifest", str(manifest), "-o", str(tmp_path / "y.csv"),
-                 "--option", "no-equals"]) == 1  # fmt: skip
+                 "--option", "no-equals"]) == 2  # fmt: skip
     assert "expected KEY=VALUE" in capsys.readouterr().err
 
 

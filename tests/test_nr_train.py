@@ -171,7 +171,7 @@ def test_aspect_specific_selection_through_the_cli(synthetic, tmp_path, capsys):
     assert (tmp_path / "out" / "runs" / "dat_source" / "model" / "model.safetensors").read_bytes() == weights
     assert json.loads((router_dir / "config.json").read_text())["routing"] == saved["routing"]
     # a changed setting that the checkpoint depends on is refused rather than silently mixed
-    assert cli_main(["train", "nr", "--config", str(path), "--quiet", "optim.lr=0.01"]) == 1
+    assert cli_main(["train", "nr", "--config", str(path), "--quiet", "optim.lr=0.01"]) == 2
     assert "checkpoint belongs to a different configuration" in capsys.readouterr().err
 
 

@@ -412,6 +412,7 @@ KABAL_REFERENCE = {
 }
 
 
+@pytest.mark.oracle  # Kabal's PQevalAudio reference values
 @pytest.mark.parametrize("case", sorted(KABAL_REFERENCE))
 def test_movs_match_kabals_pqevalaudio(case, music):
     ref = to_16bit(music, 1)
@@ -546,6 +547,7 @@ def test_metric_classes_resample_and_report_every_key(music):
     assert twof.update(ref48, ref48, FS)["twof_mms"] == 100.0
 
 
+@pytest.mark.oracle
 def test_odg_ranks_conformance_pairs(shared_data):
     """A 3.5 kHz low-pass scores below 256 kbps AAC (real 48 kHz stereo music)."""
     from audioqual.io import AudioLoadOptions, ChannelPolicy, load_audio

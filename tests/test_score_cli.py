@@ -169,10 +169,10 @@ def test_router_serves_each_aspect_from_its_member(trained_nr, tmp_path):
 
 def test_score_errors_are_clear(trained_nr, tmp_path, capsys):
     clip = str(trained_nr["clips"][0])
-    assert cli_main(["score", clip, "-o", str(tmp_path / "o.jsonl"), "--model", str(tmp_path / "missing")]) == 1
+    assert cli_main(["score", clip, "-o", str(tmp_path / "o.jsonl"), "--model", str(tmp_path / "missing")]) == 2
     assert "model directory does not exist" in capsys.readouterr().err
     os.environ.pop("AUDIOQUAL_NR_MODEL", None)
-    assert cli_main(["score", clip, "-o", str(tmp_path / "o.jsonl")]) == 1
+    assert cli_main(["score", clip, "-o", str(tmp_path / "o.jsonl")]) == 2
     assert "no model given" in capsys.readouterr().err
 
     from audioqual.backbones.tiny import tiny_backbone

@@ -44,7 +44,8 @@ class HAAQIMetric(PairMetric):
     """HAAQI v1 of a test signal against its reference, normal hearing."""
 
     info = MetricInfo(
-        name="haaqi", higher_is_better=True, sample_rate=HAAQI_RATE, channels="stereo", valid_range=VALID_RANGE
+        name="haaqi", higher_is_better=True, sample_rate=HAAQI_RATE, channels="stereo", valid_range=VALID_RANGE,
+        min_seconds=0.1,
     )
 
     def __init__(self, presentation_level_db: float = 65.0, seed: int = 0) -> None:

@@ -30,6 +30,9 @@ def _at_48k(reference: np.ndarray, test: np.ndarray, sample_rate: int) -> tuple[
     return ref, tst
 
 
+PEAQ_MIN_SECONDS = 0.1  # a few 2048-sample FFT frames at 48 kHz; below that the MOVs average almost nothing
+
+
 class PeaqMetric(PairMetric):
     """PEAQ Basic ODG (ITU-R BS.1387-1); extra keys: DI ("peaq_di") and the 11 MOVs by name."""
 
@@ -38,6 +41,7 @@ class PeaqMetric(PairMetric):
         higher_is_better=True,
         sample_rate=SAMPLE_RATE,
         channels="keep",
+        min_seconds=PEAQ_MIN_SECONDS,
         valid_range=_VALID_RANGE + "; ODG in about [-3.91, 0.2] (0 imperceptible, -4 very annoying)",
     )
 
@@ -54,6 +58,7 @@ class TwoFModelMetric(PairMetric):
         higher_is_better=True,
         sample_rate=SAMPLE_RATE,
         channels="keep",
+        min_seconds=PEAQ_MIN_SECONDS,
         valid_range=_VALID_RANGE + "; MMS in [0, 100]",
     )
 

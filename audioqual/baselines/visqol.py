@@ -20,6 +20,11 @@ from audioqual.metrics.base import MetricInfo, PairMetric
 MODE_RATES = {"audio": 48000, "speech": 16000}
 SPEECH_MAPPERS = ("auto", "lattice", "polynomial")
 MIN_SECONDS = 0.5  # ViSQOL's patches need roughly this much audio
+MAX_SECONDS = 180.0
+"""Longest pair scored by default. visqol-python holds whole-signal gammatone spectrograms: about 9 MB
+and 0.17 s of CPU per second of audio (a 10-minute pair took over 100 s and 5.5 GB), so longer pairs
+are refused with a message instead of exhausting memory. Raise it with `--option max_seconds=N`,
+or cut long files into segments with start_time/end_time."""
 
 
 class ViSQOLMetric(PairMetric):
@@ -28,7 +33,8 @@ class ViSQOLMetric(PairMetric):
     Also returns "visqol_vnsim" (mean neurogram similarity, 0-1).
     """
 
-    def __init__(self, mode: str = "audio", speech_mapper: str = "auto", search_window: int = 60) -> None:
+    def __init__(self, mode: str = "audio", speech_mapper: str = "auto", search_window: int = 60,
+                 max_seconds: float = MAX_SECONDS) -> None:
         super().__init__()
         if mode not in MODE_RATES:
             raise AudioqualError(f"ViSQOL mode must be one of {sorted(MODE_RATES)}, got {mode!r}")
@@ -37,6 +43,7 @@ class ViSQOLMetric(PairMetric):
         self.mode = mode
         self.speech_mapper = speech_mapper
         self.search_window = search_window
+        self.max_seconds = float(max_seconds)
         self.info = MetricInfo(
             name="visqol_moslqo",
             higher_is_better=True,
@@ -44,6 +51,8 @@ class ViSQOLMetric(PairMetric):
             channels=ChannelPolicy.DOWNMIX.value,
             valid_range=f"MOS-LQO 1-5; {mode} mode at {MODE_RATES[mode] // 1000} kHz; "
             f"pairs of at least {MIN_SECONDS} s",
+            min_seconds=MIN_SECONDS,
+            max_seconds=self.max_seconds,
         )
         self._api = None
 
@@ -71,22 +80,26 @@ class ViSQOLMetric(PairMetric):
         ref, rate = load_audio(reference, options)
         deg, _ = load_audio(test, AudioLoadOptions(sample_rate=self.info.sample_rate, channels=ChannelPolicy.DOWNMIX,
                                                    allow_silence=True))  # fmt: skip
-        _check_length(ref, rate, reference)
-        _check_length(deg, rate, test)
+        _check_length(ref, rate, reference, self.max_seconds)
+        _check_length(deg, rate, test, self.max_seconds)
         return self.score_pair(ref, deg, rate)
 
     def _prepare(self, samples: np.ndarray, rate: int, name: str, allow_silence: bool) -> np.ndarray:
         options = AudioLoadOptions(sample_rate=self.info.sample_rate, channels=ChannelPolicy.DOWNMIX,
                                    allow_silence=allow_silence)  # fmt: skip
         mono, out_rate = prepare_samples(samples, rate, options, source=name)
-        _check_length(mono, out_rate, name)
+        _check_length(mono, out_rate, name, self.max_seconds)
         return mono[0]
 
 
-def _check_length(samples: np.ndarray, rate: int, source: str | Path) -> None:
+def _check_length(samples: np.ndarray, rate: int, source: str | Path, max_seconds: float = MAX_SECONDS) -> None:
+    seconds = samples.shape[-1] / rate
     if samples.shape[-1] < MIN_SECONDS * rate:
-        seconds = samples.shape[-1] / rate
         raise AudioInputError(source, f"is {seconds:.3f} s long; ViSQOL needs at least {MIN_SECONDS} s")
+    if seconds > max_seconds:
+        raise AudioInputError(source, f"is {seconds:.1f} s long, over ViSQOL's limit of {max_seconds:g} s "
+                                      f"(about 9 MB of memory per second): score segments (start_time/end_time) "
+                                      f"or raise the limit with --option max_seconds=N")
 
 
 def _create_api(mode: str, speech_mapper: str, search_window: int):

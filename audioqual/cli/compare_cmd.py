@@ -4,7 +4,8 @@
   audioqual compare --manifest pairs.csv -o out.csv        (columns test,reference; others passed through)
   audioqual compare --nmr-refs CLEAN_DIR_OR_MANIFEST DEG.wav ... | --manifest tests.csv -o out.csv
 
-Output columns: distance (Euclidean embedding distance; larger = more
+Manifest rows may give start_time/end_time (seconds): that segment of both
+files is scored. Output columns: distance (Euclidean embedding distance; larger = more
 degraded), score / score_cubic / score_mlp (subjective scale, when the model
 has a mapping fitted for this reference mode), warning (length or rate
 adjustments), error. Reference and test of different lengths are trimmed to
@@ -23,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from audioqual.cli.engine_args import add_engine_arguments
-from audioqual.data.journal import run_batch
-from audioqual.data.manifest import read_manifest
-from audioqual.deepaq import load_model
+from audioqual import __version__
+from audioqual.cli.exit_codes import OK, ROWS_FAILED, report_batch
+from audioqual.data.hashing import input_hash, result_key
+from audioqual.data.journal import check_output, run_batch
+from audioqual.data.manifest import finite_or_null, read_manifest
+from audioqual.deepaq import DEFAULT_MODEL, load_model
 from audioqual.deepaq.jobs import CompareRowJob
-from audioqual.deepaq.reference_set import build_reference_set
+from audioqual.deepaq.reference_set import build_reference_set, reference_paths
 from audioqual.deepaq.scorer import DeePAQScorer
 from audioqual.distributed.ray_engine import run_ray
 from audioqual.errors import AudioqualError, ManifestError
@@ -51,21 +55,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser)
 
 
-def _pairs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], str, str | None]]:
-    """(item id, pass-through row, test path, reference path or None)."""
+Item = tuple[str, dict[str, Any], str, "str | None", "float | None", "float | None"]
+
+
+def _pairs(args: argparse.Namespace) -> list[Item]:
+    """(item id, pass-through row, test path, reference path or None, start_time, end_time)."""
     items = []
     if args.manifest:
         manifest = Path(args.manifest)
-        for index, entry in enumerate(read_manifest(manifest, path_key="test"), start=1):
-            base = dict(entry.metadata)
+        entries = read_manifest(manifest, path_key="test")
+        if not entries:
+            raise ManifestError(f"{manifest}: manifest has no rows (only a header): nothing to compare")
+        for index, entry in enumerate(entries, start=1):
             reference = entry.resolve_path("reference")
             if args.nmr_refs is None and reference is None:
                 raise ManifestError(f"{manifest} row {index}: no `reference` (or use --nmr-refs)")
-            items.append((f"{index}:{entry.path}", base, entry.path, None if args.nmr_refs else reference))
+            items.append((f"{index}:{entry.path}", entry.passthrough(), entry.path,
+                          None if args.nmr_refs else reference, entry.start_time, entry.end_time))
     for index, test in enumerate(args.tests, start=1):
         row = {"test": test} if args.nmr_refs else {"test": test, "reference": args.ref}
-        items.append((f"arg{index}:{test}", row, test, args.ref))
+        items.append((f"arg{index}:{test}", row, test, args.ref, None, None))
     return items
+
+
+def model_token(model: str | None, backbone: str | None) -> str:
+    """Digest of the model that scores: every file of its directory (weights, mapping, config), and --backbone."""
+    parts = []
+    for source in (model or str(DEFAULT_MODEL), backbone):
+        path = Path(source) if source else None
+        if path is not None and path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            parts.append([[str(p.relative_to(path)), input_hash(p)] for p in files])
+        else:
+            parts.append(source)  # a hub id (or nothing)
+    return result_key(*parts)
+
+
+def item_keys(args: argparse.Namespace, items: list[Item]) -> dict[str, str]:
+    """Journal key of every row: contents of test and reference, segment, model, reference set, version."""
+    nmr = None
+    if args.nmr_refs is not None:
+        nmr = sorted(input_hash(path) for path in reference_paths(args.nmr_refs))
+    job = ["deepaq-compare", __version__, model_token(args.model, args.backbone), nmr]
+    return {
+        item_id: result_key(job, input_hash(test), input_hash(reference), start, end)
+        for item_id, _, test, reference, start, end in items
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,9 +111,12 @@ def run(args: argparse.Namespace) -> int:
         raise AudioqualError("full-reference mode needs --ref REF.wav (or use --nmr-refs for non-matching references)")
     if args.nmr_refs is not None and args.ref:
         raise AudioqualError("give either --ref (full reference) or --nmr-refs (non-matching reference), not both")
+    if args.output:
+        check_output(args.output, args.manifest, args.nmr_refs)
     items = _pairs(args)
+    keys = item_keys(args, items) if args.output else {}
     if args.engine == "ray":
-        return _run_on_ray(args, items)
+        return _run_on_ray(args, items, keys)
     scorer = DeePAQScorer(load_model(args.model, args.backbone), device=args.device)
     references = None
     if args.nmr_refs is not None:
@@ -91,49 +129,49 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    def score(item: tuple[str, str | None]) -> dict[str, Any]:
-        test, reference = item
-        result = scorer.compare_to_set(test, references) if references is not None else scorer.compare_files(reference, test)
-        return result.row()
+    def score(item: tuple[str, str | None, float | None, float | None]) -> dict[str, Any]:
+        test, reference, start, end = item
+        if references is not None:
+            return scorer.compare_to_set(test, references, start, end).row()
+        return scorer.compare_files(reference, test, start, end).row()
 
     if args.output:
         journal = run_batch(
-            [(item_id, (test, reference)) for item_id, _, test, reference in items],
+            [(item_id, (test, reference, start, end)) for item_id, _, test, reference, start, end in items],
             score,
             args.output,
-            base_rows={item_id: base for item_id, base, _, _ in items},
+            base_rows={item_id: base for item_id, base, *_ in items},
             description="compare",
             retry_failed=args.retry_failed,
+            keys=keys,
         )
-        failures = journal.failures()
-        print(f"wrote {args.output}: {len(items) - len(failures)} scored, {len(failures)} failed", file=sys.stderr)
-        return 1 if failures and len(failures) == len(items) else 0
+        return report_batch(journal, args.output, "rows")
 
     failed = 0
-    for _, base, test, reference in items:
+    for _, base, test, reference, start, end in items:
         try:
-            row = {**base, **score((test, reference))}
+            row = {**base, **score((test, reference, start, end))}
         except AudioqualError as err:
             row = {**base, "error": str(err)}
             failed += 1
-        print(json.dumps(row))
-    return 1 if failed else 0
+        print(json.dumps(finite_or_null(row)))
+    return ROWS_FAILED if failed else OK
 
 
-def _run_on_ray(args: argparse.Namespace, items: list[tuple[str, dict[str, Any], str, str | None]]) -> int:
+def _run_on_ray(args: argparse.Namespace, items: list[Item], keys: dict[str, str]) -> int:
     """The -o batch path on Ray actors: same journal, same output columns."""
     if not args.output:
         raise AudioqualError("--engine ray needs -o/--output (the journal that makes the run resumable)")
     job = CompareRowJob(args.model, args.backbone, args.device, args.nmr_refs, args.cache_dir)
     journal = run_ray(
-        [(item_id, {"test": test, "reference": reference}) for item_id, _, test, reference in items],
+        [(item_id, {"test": test, "reference": reference, "start_time": start, "end_time": end})
+         for item_id, _, test, reference, start, end in items],
         job,
         args.output,
-        base_rows={item_id: base for item_id, base, _, _ in items},
+        base_rows={item_id: base for item_id, base, *_ in items},
         workers=args.workers,
         address=args.ray_address,
         retry_failed=args.retry_failed,
+        keys=keys,
     )
-    failures = journal.failures()
-    print(f"wrote {args.output}: {len(items) - len(failures)} scored, {len(failures)} failed", file=sys.stderr)
-    return 1 if failures and len(failures) == len(items) else 0
+    return report_batch(journal, args.output, "rows")

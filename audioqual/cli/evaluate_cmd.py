@@ -70,6 +70,9 @@ def parse_prediction_spec(spec: str) -> tuple[str | None, Path, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the run folder, print the overall table."""
+    if args.output.exists() and not args.output.is_dir():
+        raise AudioqualError(f"{args.output}: -o must be a folder (for tables, plots and results.json), "
+                             "and a file of that name exists")
     config = EvaluationConfig(
         statistics=tuple(args.statistics), mapping=args.mapping, n_bootstrap=args.bootstrap,
         confidence=args.confidence, seed=args.seed, alpha=args.alpha,

@@ -17,6 +17,8 @@ import sys
 
 from audioqual.backbones import Backbone
 from audioqual.cli.engine_args import add_engine_arguments
+from audioqual.data.hashing import input_hash, result_key
+from audioqual.data.journal import check_output
 from audioqual.data.manifest import load_entries, write_manifest
 from audioqual.distributed.ray_engine import run_ray
 from audioqual.errors import AudioqualError
@@ -50,6 +52,8 @@ def parse_layers(text: str) -> tuple[int, ...] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output(args.output, *args.inputs)
     entries = load_entries(args.inputs)
     if not entries:
         print("audioqual extract: no audio files found in the inputs", file=sys.stderr)
@@ -85,9 +89,11 @@ def run_on_ray(args: argparse.Namespace, entries: list) -> int:
     spec = FeatureSpec(layers=parse_layers(args.layers), pooling=args.pooling, chunk_seconds=args.chunk_seconds)
     job = ExtractRowJob(backbone=args.backbone, cache=args.cache, spec=spec, device=args.device)
     rows = {entry.item_id: entry.to_row() for entry in entries}
+    job_key = [args.backbone, args.layers, args.pooling, args.chunk_seconds, args.cache]
+    keys = {e.item_id: result_key(job_key, input_hash(e.path), e.start_time, e.end_time) for e in entries}
     journal = run_ray(
         list(rows.items()), job, args.output, base_rows=rows, workers=args.workers,
-        gpus_per_worker=args.gpus_per_worker, address=args.ray_address,
+        gpus_per_worker=args.gpus_per_worker, address=args.ray_address, keys=keys,
     )
     failures = journal.failures()
     print(f"{len(entries)} items on Ray: {len(entries) - len(failures)} with features, {len(failures)} failed")

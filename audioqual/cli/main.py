@@ -1,5 +1,8 @@
 """The `audioqual` command: one subcommand per job, each in its own module.
 
+Exit codes (every command): 0 success, 1 some rows failed (output written),
+2 usage or input error (see audioqual/cli/exit_codes.py). Messages go to stderr.
+
 A subcommand module defines `add_arguments(parser)` and `run(args) -> int`.
 Commands whose module is not written yet are listed in --help and say so when
 called, rather than pretending to work.
@@ -14,12 +17,13 @@ import sys
 from collections.abc import Sequence
 
 from audioqual import __version__
+from audioqual.cli.exit_codes import USAGE_ERROR
 from audioqual.errors import AudioqualError
 
 COMMANDS: dict[str, str] = {
     "score": "No-reference quality: per-aspect MOS (PQ, PC, CE, CU) with uncertainty for files or a manifest.",
     "compare": "Full-reference / non-matching-reference quality (DeePAQ) of test audio against references.",
-    "metric": "Baseline metrics (ViSQOL, PEAQ, 2f-model, HAAQI, FAD, ...) over reference/test pairs.",
+    "metric": "Pair metrics (ViSQOL, PEAQ, 2f-model, HAAQI, CDPAM, DNSMOS) over reference/test pairs (FAD is set-versus-set: audioqual.baselines.fad).",
     "evaluate": "Correlate predictions with listening-test scores (PCC, SRCC, Kendall, MSE; stimulus and system level).",
     "degrade": "Make coded/degraded variants of clean audio (AAC, Opus, MP3 bitrate ladders, noise, ...).",
     "label": "Surrogate labels: ViSQOL MOS of each degraded clip against its clean reference.",
@@ -79,16 +83,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
-        parser.print_help()
-        return 2
+        parser.print_help(sys.stderr)
+        return USAGE_ERROR
     if args._module is None:
         print(f"audioqual {args._name}: not available yet in this version", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
     try:
+        check_device(getattr(args, "device", None))
         return int(args._module.run(args) or 0)
     except AudioqualError as err:
         print(f"audioqual {args._name}: error: {err}", file=sys.stderr)
-        return 1
+        return USAGE_ERROR
+    except (IsADirectoryError, NotADirectoryError, FileExistsError, FileNotFoundError, PermissionError) as err:
+        # An input or output path of the wrong kind: a message naming it, not a traceback.
+        what = {IsADirectoryError: "is a directory, expected a file", NotADirectoryError: "is not a directory",
+                FileExistsError: "already exists", FileNotFoundError: "does not exist",
+                PermissionError: "permission denied"}[type(err)]
+        print(f"audioqual {args._name}: error: {err.filename or err}: {what}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def check_device(device: str | None) -> None:
+    """A --device this machine does not have is a usage error, before any model is loaded."""
+    if not device or not str(device).startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise AudioqualError(f"--device {device}: no CUDA GPU is available on this machine (use --device cpu)")
+    index = str(device).partition(":")[2]
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise AudioqualError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
 if __name__ == "__main__":

@@ -20,13 +20,13 @@ examples:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from audioqual.cli.engine_args import add_engine_arguments
+from audioqual.cli.exit_codes import report_batch
 from audioqual.errors import AudioqualError
 from audioqual.metrics.pairs import score_pairs
 from audioqual.metrics.registry import describe, registered
@@ -88,8 +88,4 @@ def run(args: argparse.Namespace) -> int:
         args.manifest, args.output, args.name, workers=args.workers, metric_options=parse_options(args.option),
         retry_failed=args.retry_failed, engine=args.engine, ray_address=args.ray_address,
     )
-    failures = journal.failures()
-    print(f"wrote {args.output}: {len(journal.records) - len(failures)} pairs scored, {len(failures)} failed")
-    for error in list(failures.values())[:10]:
-        print(f"  failed: {error}", file=sys.stderr)
-    return 0 if not failures else 1
+    return report_batch(journal, args.output, "pairs")

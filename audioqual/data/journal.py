@@ -4,6 +4,14 @@ A job writes one JSON line per item to `<output>.partial.jsonl` (flushed and
 fsynced), so a run killed at any moment loses at most the item in flight. A
 re-run reads the journal, skips finished items, and `finalize` writes the
 output file in input order, failed items included with their `error`.
+
+Each record carries a `key`: a digest of the item's input contents and of
+every option that changes its result (see `audioqual.data.hashing.result_key`).
+A record is reused only when its key equals the key of this run's item; an
+item whose key changed (another metric or model, edited audio, a new segment)
+is computed again and counted as `stale`, so a stale value is never returned.
+Records of items that are not part of this run are kept in the journal but
+never reported or written.
 """
 
 from __future__ import annotations
@@ -24,13 +32,32 @@ from audioqual.errors import AudioqualError
 log = logging.getLogger(__name__)
 
 
+def check_output(output: str | Path, *inputs: str | Path | None) -> Path:
+    """Refuse, before any work, an output that is an input of the run or a directory."""
+    output = Path(output)
+    if output.is_dir():
+        raise AudioqualError(f"{output}: -o/--output is a directory; give a file name (e.g. {output / 'out.csv'})")
+    target = output.resolve()
+    for item in inputs:
+        if item is not None and Path(item).resolve() == target:
+            raise AudioqualError(f"{output}: -o/--output is the input manifest {item}; it would be overwritten. "
+                                 "Write the results to another file")
+    return output
+
+
 class BatchJournal:
     """Append-only record of finished items of one batch job."""
 
     def __init__(self, output: str | Path):
         self.output = Path(output)
         self.path = self.output.with_name(self.output.name + ".partial.jsonl")
+        self.damaged = 0
         self.records: dict[str, dict[str, Any]] = self._read()
+        self.keys: dict[str, str] = {}
+        self.reused = 0
+        self.stale = 0
+        self.computed = 0
+        self.order: list[str] = []  # this run's item ids, set by finalize
 
     def _read(self) -> dict[str, dict[str, Any]]:
         records: dict[str, dict[str, Any]] = {}
@@ -47,14 +74,28 @@ class BatchJournal:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
+                record = None
+            if not _valid_record(record):
+                # A damaged line (disk trouble, a hand edit): that item is simply done again.
+                if line.strip():
+                    self.damaged += 1
                 continue
-            if isinstance(record, dict) and "id" in record:
-                records[str(record["id"])] = record
+            records[str(record["id"])] = record
+        if self.damaged:
+            log.warning("%s: %d damaged line(s) ignored; those items are redone", self.path, self.damaged)
         return records
 
     def is_done(self, item_id: str) -> bool:
-        """True when the item finished (successfully or not) in an earlier run."""
-        return item_id in self.records
+        """True when the item finished (successfully or not) in an earlier run with this run's key."""
+        record = self.records.get(item_id)
+        if record is None:
+            return False
+        key = self.keys.get(item_id)
+        return key is None or record.get("key") == key
+
+    def is_stale(self, item_id: str) -> bool:
+        """True when the item was journalled, but for other inputs or options than this run's."""
+        return item_id in self.records and not self.is_done(item_id)
 
     def record(self, item_id: str, row: dict[str, Any] | None = None, error: str | None = None) -> None:
         """Journal one finished item durably."""
@@ -62,7 +103,10 @@ class BatchJournal:
 
     def record_many(self, results: Sequence[tuple[str, dict[str, Any] | None, str | None]]) -> None:
         """Journal several finished items with one fsync (for high-throughput engines)."""
-        records = [{"id": item_id, "row": row or {}, "error": error} for item_id, row, error in results]
+        records = [
+            {"id": item_id, "key": self.keys.get(item_id), "row": row or {}, "error": error}
+            for item_id, row, error in results
+        ]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write("".join(json.dumps(r, default=_to_json) + "\n" for r in records))
@@ -73,10 +117,11 @@ class BatchJournal:
 
     def finalize(self, order: Sequence[str], base_rows: dict[str, dict[str, Any]] | None = None) -> Path:
         """Write the output manifest in `order`; failed items carry an `error` column."""
+        self.order = list(order)
         rows = []
         for item_id in order:
             record = self.records.get(item_id)
-            if record is None:
+            if record is None or not self.is_done(item_id):  # never write a result of other inputs
                 continue
             row = dict((base_rows or {}).get(item_id, {}))
             row.update(record.get("row") or {})
@@ -85,9 +130,26 @@ class BatchJournal:
         write_manifest(self.output, [{**{c: row.get(c, "") for c in columns}, "error": error} for row, error in rows])
         return self.output
 
-    def failures(self) -> dict[str, str]:
-        """Item id -> error message of every failed item."""
-        return {k: r["error"] for k, r in self.records.items() if r.get("error")}
+    def failures(self, order: Sequence[str] | None = None) -> dict[str, str]:
+        """Item id -> error message of every failed item (of `order` only, when given)."""
+        ids = self.records if order is None else [i for i in order if i in self.records]
+        return {k: self.records[k]["error"] for k in ids if self.records[k].get("error")}
+
+    def summary(self, order: Sequence[str]) -> dict[str, int]:
+        """Counts over this run's items only: total, ok, failed, computed, reused, stale (recomputed)."""
+        done = [i for i in order if i in self.records]
+        failed = sum(1 for i in done if self.records[i].get("error"))
+        return {"total": len(order), "ok": len(done) - failed, "failed": failed,
+                "computed": self.computed, "reused": self.reused, "stale": self.stale}
+
+    def summary_line(self, order: Sequence[str], noun: str = "rows") -> str:
+        """One line for the user: what this run did, reused and recomputed."""
+        s = self.summary(order)
+        line = f"{s['total']} {noun}: {s['ok']} ok, {s['failed']} failed"
+        extra = [f"{s['computed']} computed now", f"{s['reused']} reused from {self.path.name}"]
+        if s["stale"]:
+            extra.append(f"{s['stale']} recomputed because their inputs or options changed")
+        return f"{line} ({', '.join(extra)})"
 
 
 def run_batch(
@@ -97,15 +159,17 @@ def run_batch(
     base_rows: dict[str, dict[str, Any]] | None = None,
     description: str = "processing",
     retry_failed: bool = False,
+    keys: dict[str, str] | None = None,
 ) -> BatchJournal:
     """Run `process` over (id, item) pairs with journalling; one bad item never stops the job.
 
     AudioqualError and other exceptions raised by `process` are recorded as that
-    item's error. Items finished in an earlier run are skipped (failed ones too,
-    unless retry_failed).
+    item's error. Items finished in an earlier run with the same key (see
+    `keys`: item id -> digest of inputs and options) are skipped (failed ones
+    too, unless retry_failed); items whose key changed are done again.
     """
     journal = BatchJournal(output)
-    todo = pending_items(journal, items, retry_failed)
+    todo = pending_items(journal, items, retry_failed, keys)
     for item_id, item in tqdm(todo, desc=description, unit="item", disable=None):
         row, error = call_safely(process, item, item_id)
         journal.record(item_id, row=row, error=error)
@@ -113,15 +177,26 @@ def run_batch(
     return journal
 
 
-def pending_items(journal: BatchJournal, items: Sequence[tuple[str, Any]], retry_failed: bool = False) -> list:
-    """The (id, item) pairs a resumed job still has to do."""
+def pending_items(
+    journal: BatchJournal, items: Sequence[tuple[str, Any]], retry_failed: bool = False,
+    keys: dict[str, str] | None = None,
+) -> list:
+    """The (id, item) pairs a resumed job still has to do; sets the journal's reused/stale/computed counts."""
+    if keys:
+        journal.keys.update(keys)
     todo = [
         (item_id, item)
         for item_id, item in items
         if not journal.is_done(item_id) or (retry_failed and journal.records[item_id].get("error"))
     ]
-    if len(todo) < len(items):
-        log.info("%s: %d of %d items already done, resuming", journal.output, len(items) - len(todo), len(items))
+    journal.stale = sum(1 for item_id, _ in todo if journal.is_stale(item_id))
+    journal.computed = len(todo)
+    journal.reused = len(items) - len(todo)
+    if journal.reused:
+        log.info("%s: %d of %d items already done, resuming", journal.output, journal.reused, len(items))
+    if journal.stale:
+        log.warning("%s: %d journalled item(s) had other inputs or options; computing them again",
+                    journal.output, journal.stale)
     return todo
 
 
@@ -134,6 +209,16 @@ def call_safely(process: Callable[[Any], dict[str, Any]], item: Any, item_id: st
     except Exception as err:  # noqa: BLE001 - a batch job records every failure and goes on
         log.debug("item %s failed:\n%s", item_id, traceback.format_exc())
         return None, f"{type(err).__name__}: {err}"
+
+
+def _valid_record(record: Any) -> bool:
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("id"), (str, int))
+        and isinstance(record.get("row", {}), (dict, type(None)))
+        and isinstance(record.get("error"), (str, type(None)))
+        and isinstance(record.get("key"), (str, type(None)))
+    )
 
 
 def _to_json(value: Any) -> Any:

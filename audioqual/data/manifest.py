@@ -8,6 +8,7 @@ Relative paths are resolved against the manifest's folder.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -32,6 +33,12 @@ class ManifestEntry:
     metadata: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = field(default=None, repr=False, compare=False)
     """The (absolute) folder of the manifest the entry was read from; relative path columns resolve against it."""
+    raw: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    """The manifest row exactly as read (CSV values as their strings, in column order), for pass-through."""
+
+    def passthrough(self) -> dict[str, Any]:
+        """The input columns to copy to an output row: the row as read, else `to_row()`."""
+        return dict(self.raw) if self.raw is not None else self.to_row()
 
     def resolve_path(self, key: str) -> str | None:
         """Metadata column `key` read as a file path (e.g. `reference`): relative values joined to `folder`."""
@@ -65,13 +72,15 @@ class ManifestEntry:
 def read_manifest(path: str | Path, path_key: str | None = None) -> list[ManifestEntry]:
     """Read a .jsonl or .csv manifest; raises ManifestError naming file and line."""
     path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"{path}: manifest does not exist")
-    rows = list(_read_rows(path))
+    _, rows = read_table(path)
     base = path.parent.absolute()  # entries carry absolute paths: valid whatever the working directory
+    csv_values = path.suffix.lower() == ".csv"
     entries = []
-    for line_no, row in rows:
-        entries.append(_entry_from_row(row, base, f"{path}:{line_no}", path_key))
+    for line_no, raw in rows:
+        row = {k: _parse_csv_value(v) for k, v in raw.items()} if csv_values else raw
+        entry = _entry_from_row(row, base, f"{path}:{line_no}", path_key)
+        entry.raw = dict(raw)
+        entries.append(entry)
     return entries
 
 
@@ -115,15 +124,41 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, Any] | ManifestEnt
                 writer.writerow({k: _csv_value(row.get(k)) for k in columns})
         else:
             for row in dicts:
-                handle.write(json.dumps(row, default=_json_default) + "\n")
+                handle.write(json.dumps(finite_or_null(row), default=_json_default, allow_nan=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def read_table(path: str | Path, kind: str = "manifest") -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """Columns and (line number, row) of a CSV or JSONL file: the one reader of every manifest.
+
+    CSV values come back as the strings they are (a leading byte-order mark is
+    dropped, quoted fields may span lines); JSONL values as their JSON types.
+    Raises ManifestError naming the file (and line) for anything unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"{path}: {kind} does not exist")
+    if path.is_dir():
+        raise ManifestError(f"{path}: {kind} is a directory, expected a .csv or .jsonl file")
+    columns: dict[str, None] = {}
+    if path.suffix.lower() == ".csv":  # the header's columns, in its order, even when there are no rows
+        try:
+            header = next(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")), [])
+        except (UnicodeDecodeError, csv.Error):
+            header = []  # _read_rows reports it
+        columns.update(dict.fromkeys(header))
+    rows = []
+    for line_no, row in _read_rows(path):
+        columns.update(dict.fromkeys(row))
+        rows.append((line_no, row))
+    return list(columns), rows
 
 
 def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     suffix = path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ManifestError(f"{path}: not a UTF-8 text manifest ({err.reason})") from err
     if suffix == ".jsonl" or suffix == ".json":
@@ -138,13 +173,16 @@ def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise ManifestError(f"{path}:{line_no}: each line must be a JSON object")
             yield line_no, row
     elif suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         if not reader.fieldnames:
             raise ManifestError(f"{path}: CSV manifest has no header row")
-        for line_no, row in enumerate(reader, start=2):
+        line_no = 1
+        for row in reader:
+            line_no += 1  # the record's first line (a quoted field may span several)
             if None in row:
                 raise ManifestError(f"{path}:{line_no}: more fields than header columns")
-            yield line_no, {k: _parse_csv_value(v) for k, v in row.items()}
+            yield line_no, {k: "" if v is None else v for k, v in row.items()}
+            line_no = reader.line_num
     else:
         raise ManifestError(f"{path}: unknown manifest format {suffix!r} (use .jsonl or .csv)")
 
@@ -203,6 +241,19 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=_json_default)
     return "" if value is None else value
+
+
+def finite_or_null(value: Any) -> Any:
+    """NaN and infinities become None (JSON null): bare NaN is not valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    if hasattr(value, "tolist"):
+        return finite_or_null(value.tolist())
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -30,8 +30,9 @@ class CompareRowJob:
             references = build_reference_set(scorer, self.nmr_refs, cache).embeddings
 
         def process(item: dict[str, Any]) -> dict[str, Any]:
+            segment = (item.get("start_time"), item.get("end_time"))
             if references is not None:
-                return scorer.compare_to_set(item["test"], references).row()
-            return scorer.compare_files(item["reference"], item["test"]).row()
+                return scorer.compare_to_set(item["test"], references, *segment).row()
+            return scorer.compare_files(item["reference"], item["test"], *segment).row()
 
         return process

@@ -61,7 +61,7 @@ def build_reference_set(
             embedding = cache.load(digest) if cache is not None else None
             if embedding is None:
                 audio = scorer.load(path)
-                embedding = scorer.embed(scorer.pad_short(audio.samples, path, []))
+                embedding = scorer.embed(scorer.check_length(audio.samples, path))
                 if cache is not None:
                     cache.save(digest, embedding, {"path": path, "model": fingerprint})
             else:

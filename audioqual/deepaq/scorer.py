@@ -2,10 +2,12 @@
 
 Full reference: ||f(test) - f(reference)||. Non-matching reference (NOMAD
 precedent): the mean distance of f(test) to the embeddings of a set of clean
-recordings (see reference_set.py). Reference and test are decoded, downmixed
-and resampled to the backbone's rate; when their lengths differ the longer is
-trimmed to the shorter, and a clip shorter than the backbone's receptive field
-is zero-padded. Each such adjustment is logged and reported with the result.
+recordings (see reference_set.py). Reference and test are decoded (the
+segment start_time/end_time when given), downmixed and resampled to the
+backbone's rate; when their lengths differ the longer is trimmed to the
+shorter. Each such adjustment is logged and reported with the result. A
+clip shorter than the backbone's receptive field is refused with a "too
+short" AudioInputError naming the file: its score would come from padding.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 
 from audioqual.deepaq.model import DeePAQModel
-from audioqual.errors import AudioqualError
+from audioqual.errors import AudioInputError, AudioqualError
 from audioqual.io import AudioLoadOptions, load_audio, resample
 
 log = logging.getLogger(__name__)
@@ -57,18 +59,27 @@ class DeePAQScorer:
         self.model = model.to(self.device).eval()
         self.load_options = AudioLoadOptions(sample_rate=None, channels="downmix")
         self.minimum_samples = model.backbone.minimum_samples()
-        self._reference_embeddings: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._reference_embeddings: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._reference_cache_size = reference_cache_size
 
     @property
     def sample_rate(self) -> int:
         return self.model.sample_rate
 
-    def load(self, path: str | Path) -> LoadedAudio:
-        """Decode a file to mono at the model's rate (raises AudioInputError naming the file)."""
-        samples, rate = load_audio(path, self.load_options)
+    def load(self, path: str | Path, start_time: float | None = None, end_time: float | None = None) -> LoadedAudio:
+        """Decode a file (or its segment) to mono at the model's rate (raises AudioInputError naming the file)."""
+        samples, rate = load_audio(path, self.load_options, start_time, end_time)
         samples = resample(samples, rate, self.sample_rate)[0]
         return LoadedAudio(str(path), np.ascontiguousarray(samples, dtype=np.float32), rate)
+
+    def check_length(self, samples: np.ndarray, path: str | Path) -> np.ndarray:
+        """The samples, or AudioInputError naming the file when shorter than the model's receptive field."""
+        if samples.shape[0] < self.minimum_samples:
+            raise AudioInputError(
+                path, f"too short: {samples.shape[0] / self.sample_rate * 1000:.1f} ms ({samples.shape[0]} samples at "
+                f"{self.sample_rate} Hz); the model needs at least {self.minimum_samples / self.sample_rate * 1000:.1f} ms"
+            )
+        return samples
 
     def pad_short(self, samples: np.ndarray, name: str, warnings: list[str]) -> np.ndarray:
         """Zero-pad a clip shorter than the backbone's receptive field (noted in `warnings`)."""
@@ -114,6 +125,8 @@ class DeePAQScorer:
     def align(self, reference: LoadedAudio, test: LoadedAudio) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Reference and test samples of equal length (the shorter one's), with notes on what was changed."""
         warnings: list[str] = []
+        self.check_length(reference.samples, reference.path)  # before trimming: the error names the short file
+        self.check_length(test.samples, test.path)
         if reference.original_rate != test.original_rate:
             warnings.append(
                 f"reference is {reference.original_rate} Hz and test {test.original_rate} Hz: "
@@ -129,15 +142,17 @@ class DeePAQScorer:
             ref, tst = ref[:length], tst[:length]
         for message in warnings:
             log.warning("%s vs %s: %s", test.path, reference.path, message)
-        ref = self.pad_short(ref, "reference", warnings)
-        tst = self.pad_short(tst, "test", warnings)
+        ref = self.check_length(ref, reference.path)
+        tst = self.check_length(tst, test.path)
         return ref, tst, warnings
 
-    def compare_files(self, reference: str | Path, test: str | Path) -> Score:
-        """Full-reference score of one test file against its reference file."""
-        ref_audio, test_audio = self.load(reference), self.load(test)
+    def compare_files(self, reference: str | Path, test: str | Path, start_time: float | None = None,
+                      end_time: float | None = None) -> Score:
+        """Full-reference score of one test file against its reference file (the same segment of both)."""
+        ref_audio = self.load(reference, start_time, end_time)
+        test_audio = self.load(test, start_time, end_time)
         ref, tst, warnings = self.align(ref_audio, test_audio)
-        key = (str(Path(reference).resolve()), ref.shape[0])
+        key = (str(Path(reference).resolve()), start_time, end_time, ref.shape[0])
         ref_embedding = self._reference_embeddings.get(key)
         if ref_embedding is None:
             ref_embedding = self.embed(ref)
@@ -145,12 +160,13 @@ class DeePAQScorer:
         distance = float(np.linalg.norm(self.embed(tst) - ref_embedding))
         return Score(distance, self.map_distance(distance, "full"), warnings)
 
-    def compare_to_set(self, test: str | Path, reference_embeddings: np.ndarray) -> Score:
-        """Non-matching-reference score: mean distance of the test to every reference embedding."""
+    def compare_to_set(self, test: str | Path, reference_embeddings: np.ndarray, start_time: float | None = None,
+                       end_time: float | None = None) -> Score:
+        """Non-matching-reference score: mean distance of the test (segment) to every reference embedding."""
         if reference_embeddings.ndim != 2 or reference_embeddings.shape[0] == 0:
             raise AudioqualError("the non-matching reference set is empty")
         warnings: list[str] = []
-        samples = self.pad_short(self.load(test).samples, "test", warnings)
+        samples = self.check_length(self.load(test, start_time, end_time).samples, test)
         embedding = self.embed(samples)
         distance = float(np.linalg.norm(reference_embeddings - embedding[None], axis=1).mean())
         return Score(distance, self.map_distance(distance, "nmr"), warnings)
@@ -164,7 +180,7 @@ class DeePAQScorer:
         scores["score"] = scores[f"score_{mapping.default}"]
         return scores
 
-    def _remember(self, key: tuple[str, int], embedding: np.ndarray) -> None:
+    def _remember(self, key: tuple, embedding: np.ndarray) -> None:
         self._reference_embeddings[key] = embedding
         while len(self._reference_embeddings) > self._reference_cache_size:
             self._reference_embeddings.popitem(last=False)

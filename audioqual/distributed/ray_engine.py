@@ -51,6 +51,7 @@ def run_ray(
     batch_size: int = 16,
     address: str | None = None,
     retry_failed: bool = False,
+    keys: dict[str, str] | None = None,
 ) -> BatchJournal:
     """Process (id, item dict) pairs on Ray actors; resumable, per-row failures, local output format."""
     try:
@@ -58,7 +59,7 @@ def run_ray(
     except ImportError as err:
         raise AudioqualError("the Ray engine needs Ray Data: pip install 'audioqual[ray]'") from err
     journal = BatchJournal(output)
-    todo = pending_items(journal, items, retry_failed)
+    todo = pending_items(journal, items, retry_failed, keys)
     if todo:
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)

@@ -8,11 +8,19 @@ the same `test` paths and holds one numeric score column. Paths are matched
 after resolving each against its own CSV's folder; a prediction path that
 still matches nothing is matched by its trailing path components when that
 match is unique, so relative/absolute and different-root paths join.
+
+A stimulus is the test file, its segment (`start_time`, `end_time`) and
+every column that splits the listening test (`dataset`/`subset`, `scale`):
+the same file rated on two scales, or in two subsets, is two stimuli. A
+prediction row that carries some of these columns is matched on them too;
+one that does not applies to every stimulus of its file. Rating scales are
+never pooled: with more than one scale each subset/scale is its own group,
+and the `Overall` row of a correlation is the mean of the per-group Fisher z
+values, with its interval (MSE has no across-scale summary).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -24,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from audioqual.data.manifest import read_table
 from audioqual.errors import AudioqualError, ManifestError
 from audioqual.eval.aggregate import group_indices, group_means
 from audioqual.eval.bootstrap import bootstrap_ci
@@ -42,6 +51,9 @@ NON_SCORE_COLUMNS = frozenset(
 )
 """Columns never taken as a prediction score by default (keys and listening-test metadata)."""
 
+SPLIT_COLUMNS = ("dataset", "subset", "scale", "start_time", "end_time")
+"""Columns that, with the test path, identify a stimulus (when the listening test has them)."""
+
 RANK_STATISTICS = frozenset({"SRCC", "KTAU"})
 """Statistics computed on raw predictions even when a mapping is applied (a mapping may not be monotone)."""
 
@@ -57,6 +69,16 @@ class ListeningTest:
     scores: np.ndarray
     systems: list[str]
     subsets: list[str]
+    scales: list[str] = field(default_factory=list)
+
+    @property
+    def pooled(self) -> bool:
+        """True when every stimulus is on one rating scale (the Overall row may pool subsets)."""
+        return len(set(self.scales)) <= 1
+
+    def split_columns(self) -> list[str]:
+        """The columns of this test that split stimuli of one file."""
+        return [c for c in SPLIT_COLUMNS if c in self.columns]
 
 
 @dataclass
@@ -170,29 +192,25 @@ def normalize_path(path: str, base: Path) -> str:
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    if not path.exists():
-        raise ManifestError(f"{path}: file does not exist")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ManifestError(f"{path}: not a UTF-8 CSV file ({err.reason})") from err
-    reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames:
-        raise ManifestError(f"{path}: CSV file has no header row")
-    rows = []
-    for line_no, row in enumerate(reader, start=2):
-        if None in row:
-            raise ManifestError(f"{path}:{line_no}: more fields than header columns")
-        rows.append((line_no, {k: (v or "").strip() for k, v in row.items()}))
-    return list(reader.fieldnames), rows
+    """Columns and rows of a CSV/JSONL file through the project's one manifest reader, values as stripped text."""
+    columns, rows = read_table(path, "file")
+    if not columns:
+        raise ManifestError(f"{path}: file has no header row (or no rows)")
+    return columns, [(line_no, {k: _text(row.get(k)) for k in columns}) for line_no, row in rows]
 
 
-def _float(value: str, where: str, column: str) -> float:
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _float(value: str, where: str, column: str, finite: bool = True) -> float:
     try:
         number = float(value)
     except ValueError as err:
         raise ManifestError(f"{where}: {column} {value!r} is not a number") from err
-    if not math.isfinite(number):
+    if finite and not math.isfinite(number):
         raise ManifestError(f"{where}: {column} {value!r} is not a finite number")
     return number
 
@@ -215,7 +233,8 @@ def read_listening_test(
         raise ManifestError(f"{path}: no subset column {subset_column!r} (columns: {', '.join(columns)})")
     if not rows:
         raise ManifestError(f"{path}: listening-test manifest has no rows")
-    keys, scores, systems, subsets = [], [], [], []
+    keys, scores, systems, subsets, scales = [], [], [], [], []
+    scale_column = "scale" if "scale" in columns else None
     for line_no, row in rows:
         where = f"{path}:{line_no}"
         if not row["test"]:
@@ -226,7 +245,37 @@ def read_listening_test(
         scores.append(_float(row[score_column], where, score_column))
         systems.append(row[system_column])
         subsets.append(row[subset_column] if subset_column else OVERALL)
-    return ListeningTest(path, columns, [r for _, r in rows], keys, np.array(scores), systems, subsets)
+        scales.append(row[scale_column] if scale_column else "")
+    if len(set(scales)) > 1:  # groups are subset x scale: ratings on different scales are never pooled
+        subsets = [f"{sub}/{scale}" if subset_column else scale for sub, scale in zip(subsets, scales)]
+    test = ListeningTest(path, columns, [r for _, r in rows], keys, np.array(scores), systems, subsets, scales)
+    seen: dict[tuple, int] = {}
+    for index, stimulus in enumerate(_stimulus_keys(test)):
+        if stimulus in seen:
+            first = rows[seen[stimulus]][0]
+            raise ManifestError(f"{path}:{rows[index][0]}: the same stimulus as line {first} ({row_label(stimulus)}); "
+                                "add a column that tells them apart (subset, scale, start_time/end_time)")
+        seen[stimulus] = index
+    return test
+
+
+def _stimulus_keys(test: ListeningTest) -> list[tuple]:
+    split = test.split_columns()
+    return [(key, *(_split_value(row.get(c, ""), c) for c in split)) for key, row in zip(test.keys, test.rows)]
+
+
+def _split_value(value: str, column: str) -> str:
+    """Segment times compare as numbers ("1" == "1.0"), other split columns as text."""
+    if column in ("start_time", "end_time") and value:
+        try:
+            return repr(float(value))
+        except ValueError:
+            return value
+    return value
+
+
+def row_label(stimulus: tuple) -> str:
+    return " ".join(str(part) for part in stimulus if part)
 
 
 def _path_parts(path: str) -> tuple[str, ...]:
@@ -298,6 +347,7 @@ def read_predictions(
     elif column not in columns:
         raise ManifestError(f"{path}: no column {column!r} (columns: {', '.join(columns)})")
     matcher = _Matcher(test)
+    split = [c for c in test.split_columns() if c in columns]
     values = np.full(len(test.keys), np.nan)
     n_failed = n_unmatched = 0
     for line_no, row in rows:
@@ -305,15 +355,23 @@ def read_predictions(
         if row.get("error") or not row[column]:
             n_failed += 1
             continue
-        value = _float(row[column], where, column)
-        matched = matcher.rows(row[key_column], path.parent)
+        value = _float(row[column], where, column, finite=False)
+        if not math.isfinite(value):  # a NaN/Inf prediction is a missing one: counted, not fatal
+            n_failed += 1
+            continue
+        matched = [i for i in matcher.rows(row[key_column], path.parent)
+                   if all(_split_value(test.rows[i].get(c, ""), c) == _split_value(row[c], c) for c in split)]
         if not matched:
             n_unmatched += 1
             continue
         for i in matched:
             if not np.isnan(values[i]) and values[i] != value:
-                raise ManifestError(f"{where}: {row[key_column]} has two different scores ({values[i]} and {value})")
+                stimulus = row_label(_stimulus_keys(test)[i])
+                raise ManifestError(f"{where}: stimulus {stimulus} has two different scores ({values[i]} and {value})")
             values[i] = value
+    missing = int(np.isnan(values).sum())
+    if missing:
+        log.warning("%s: %d of %d stimuli have no prediction from %s", name or column, missing, len(values), path)
     return PredictionSet(name or column, path, column, values, len(rows), n_failed, n_unmatched)
 
 
@@ -353,6 +411,7 @@ def evaluate(test: ListeningTest, predictions: Sequence[PredictionSet], config: 
     _, system_of_row = group_indices(system_keys)
 
     run = EvaluationRun(config, str(test.source), names, subsets)
+    groups = [sub for sub in subsets if sub != OVERALL or test.pooled]  # never one correlation across scales
     linear_values: dict[tuple[str, str], np.ndarray] = {}
     for prediction in predictions:
         available = np.isfinite(prediction.values)
@@ -369,6 +428,11 @@ def evaluate(test: ListeningTest, predictions: Sequence[PredictionSet], config: 
             log.warning("%s: %d of %d stimuli have no prediction", prediction.name, (~available).sum(), available.size)
         for subset in subsets:
             rows = subset_rows[subset][available[subset_rows[subset]]]
+            if subset not in groups:
+                run.scatter[prediction.name] = _scatter(prediction.name, test, rows, prediction.values[rows],
+                                                        prediction.values[rows], test.scores[rows],
+                                                        system_of_row, multiple, "none")
+                continue
             raw = prediction.values[rows]
             target = test.scores[rows]
             linear, note = _mapped(raw, target, config.mapping)
@@ -385,8 +449,43 @@ def evaluate(test: ListeningTest, predictions: Sequence[PredictionSet], config: 
             if subset == OVERALL:
                 run.scatter[prediction.name] = _scatter(prediction.name, test, rows, linear, raw, target,
                                                         system_of_row, multiple, config.mapping)
-    run.tests = _paired_tests(test, predictions, subsets, subset_rows, system_of_row, linear_values, config)
+        if OVERALL not in groups:
+            run.results.extend(_across_tests(run, prediction.name, [g for g in groups], config))
+    run.tests = _paired_tests(test, predictions, groups, subset_rows, system_of_row, linear_values, config)
     return run
+
+
+FISHER_Z_VARIANCE = {"PCC": lambda n: 1.0 / (n - 3), "SRCC": lambda n: 1.06 / (n - 3), "KTAU": lambda n: 0.437 / (n - 4)}
+"""Approximate variance of atanh(r) with n points (Fisher; Fieller, Hartley & Pearson for SRCC and Kendall's tau)."""
+
+
+def _across_tests(run: EvaluationRun, predictor: str, groups: list[str], config: EvaluationConfig) -> list:
+    """The Overall row when scales differ: mean of per-group Fisher z, with a normal interval on the mean."""
+    from scipy import stats
+
+    results = []
+    for level in LEVELS:
+        for statistic in config.statistics:
+            cells = [run.value(predictor, g, level, statistic) for g in groups]
+            if statistic not in FISHER_Z_VARIANCE:
+                results.append(StatisticResult(predictor, OVERALL, level, statistic, math.nan, math.nan, math.nan,
+                                               sum(c.n for c in cells if c), "not pooled across rating scales"))
+                continue
+            usable = [c for c in cells if c and math.isfinite(c.value) and c.n > 4]
+            if not usable:
+                results.append(StatisticResult(predictor, OVERALL, level, statistic, math.nan, math.nan, math.nan, 0,
+                                               "no group with enough stimuli"))
+                continue
+            z = np.array([np.arctanh(np.clip(c.value, -0.999999, 0.999999)) for c in usable])
+            se = math.sqrt(sum(FISHER_Z_VARIANCE[statistic](c.n) for c in usable)) / len(usable)
+            q = stats.norm.ppf(0.5 + config.confidence / 2)
+            mean = float(z.mean())
+            results.append(StatisticResult(
+                predictor, OVERALL, level, statistic, float(np.tanh(mean)), float(np.tanh(mean - q * se)),
+                float(np.tanh(mean + q * se)), sum(c.n for c in usable),
+                f"mean Fisher z over {len(usable)} test/scale groups (scales are not pooled)",
+            ))
+    return results
 
 
 def _mapped(raw: np.ndarray, target: np.ndarray, mapping: str) -> tuple[np.ndarray, str]:

@@ -19,17 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from audioqual.data.hashing import file_content_hash
+
 DEFAULT_CACHE_DIR = Path(os.environ.get("AUDIOQUAL_CACHE", Path.home() / ".cache" / "audioqual" / "features"))
-_HASH_BLOCK = 1 << 20
-
-
-def file_content_hash(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex, 32 chars)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()[:32]
+__all__ = ["DEFAULT_CACHE_DIR", "CacheKey", "FeatureCache", "file_content_hash"]
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,8 @@ def prepare_samples(
         bad = int((~np.isfinite(samples)).sum())
         raise AudioInputError(source, f"contains {bad} NaN or Inf sample(s)")
     if not options.allow_silence and float(np.abs(samples).max()) < SILENCE_PEAK:
-        raise AudioInputError(source, "is all silence (peak below 1e-6); pass allow_silence to accept it")
+        raise AudioInputError(source, "is all silence (peak below 1e-6): nothing to score "
+                                      "(from Python, AudioLoadOptions(allow_silence=True) accepts it)")
 
     samples = _apply_channel_policy(samples, ChannelPolicy(options.channels), source)
     if options.sample_rate is not None and options.sample_rate != rate:

@@ -23,6 +23,8 @@ class MetricInfo:
     sample_rate: int | None  # the rate inputs are resampled to; None: any rate
     channels: str = "downmix"  # ChannelPolicy value for loading inputs
     valid_range: str = ""  # human-readable valid input range, shown in docs and --help
+    min_seconds: float = 0.01  # shorter inputs are refused with a "too short" AudioInputError naming the file
+    max_seconds: float | None = None  # longer inputs are refused (memory bound), naming the file and the option
 
 
 class PairMetric(ABC):

@@ -15,7 +15,6 @@ object per worker, one BLAS/torch thread each) and journalled in input order.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import sys
@@ -29,10 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from audioqual.data.journal import BatchJournal, run_batch
-from audioqual.errors import AudioqualError, ManifestError
+from audioqual.data.hashing import input_hash, result_key
+from audioqual.data.journal import BatchJournal, check_output, pending_items, run_batch
+from audioqual.data.manifest import read_table
+from audioqual import __version__ as audioqual_version
+from audioqual.errors import AudioInputError, AudioqualError, ManifestError
 from audioqual.io import AudioLoadOptions, ChannelPolicy, load_audio, resample
-from audioqual.metrics.base import PairMetric
+from audioqual.metrics.base import MetricInfo, PairMetric
 from audioqual.metrics.registry import create
 
 log = logging.getLogger(__name__)
@@ -49,34 +51,27 @@ class Pair:
 
 
 def read_pairs(path: str | Path) -> tuple[list[str], list[dict[str, str]], list[Pair]]:
-    """Columns, raw rows and resolved pairs of a pairs manifest CSV."""
+    """Columns, raw rows and resolved pairs of a pairs manifest (CSV or JSONL)."""
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"{path}: pairs manifest does not exist")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ManifestError(f"{path}: not a UTF-8 CSV file ({err.reason})") from err
-    reader = csv.DictReader(text.splitlines())
-    columns = list(reader.fieldnames or [])
+    columns, table = read_table(path, "pairs manifest")
     missing = [c for c in ("test", "reference") if c not in columns]
     if missing:
-        raise ManifestError(f"{path}: pairs manifest lacks column(s) {', '.join(missing)}")
+        raise ManifestError(f"{path}: pairs manifest lacks column(s) {', '.join(missing)} "
+                            f"(it has: {', '.join(columns) or 'no columns'})")
     rows, pairs = [], []
-    for line_no, row in enumerate(reader, start=2):
+    for line_no, row in table:
         where = f"{path}:{line_no}"
-        if None in row:
-            raise ManifestError(f"{where}: more fields than header columns")
-        row = {k: v or "" for k, v in row.items()}
-        if not row["test"] or not row["reference"]:
+        row = {k: "" if v is None else v for k, v in row.items()}
+        test, reference = str(row.get("test", "")), str(row.get("reference", ""))
+        if not test or not reference:
             raise ManifestError(f"{where}: empty test or reference path")
         start, end = _time(row.get("start_time"), where, "start_time"), _time(row.get("end_time"), where, "end_time")
         if start is not None and end is not None and end <= start:
             raise ManifestError(f"{where}: end_time {end} is not after start_time {start}")
         rows.append(row)
-        pairs.append(Pair(_absolute(row["reference"], path.parent), _absolute(row["test"], path.parent), start, end))
+        pairs.append(Pair(_absolute(reference, path.parent), _absolute(test, path.parent), start, end))
     if not pairs:
-        raise ManifestError(f"{path}: pairs manifest has no rows")
+        raise ManifestError(f"{path}: pairs manifest has no rows (only a header): nothing to score")
     return columns, rows, pairs
 
 
@@ -84,8 +79,8 @@ def _absolute(path: str, base: Path) -> str:
     return path if os.path.isabs(path) else str(base / path)
 
 
-def _time(value: str | None, where: str, name: str) -> float | None:
-    if value is None or value.strip() == "":
+def _time(value: Any, where: str, name: str) -> float | None:
+    if value is None or str(value).strip() == "":
         return None
     try:
         number = float(value)
@@ -100,7 +95,7 @@ def pair_ids(rows: Sequence[dict[str, str]]) -> list[str]:
     """Stable item ids for the journal: test|reference|segment, numbered when repeated."""
     ids, seen = [], {}
     for row in rows:
-        base = "|".join([row["test"], row["reference"], row.get("start_time", ""), row.get("end_time", "")])
+        base = "|".join(str(row.get(k, "")) for k in ("test", "reference", "start_time", "end_time"))
         seen[base] = seen.get(base, 0) + 1
         ids.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
     return ids
@@ -114,8 +109,48 @@ def score_one(metric: PairMetric, pair: Pair) -> dict[str, float]:
     test, test_rate = load_audio(pair.test, options, pair.start_time, pair.end_time)
     if rate != test_rate:
         test = resample(test, test_rate, rate)
-    scores = metric.score_pair(reference, test, rate)
+    for samples, path in ((reference, pair.reference), (test, pair.test)):
+        check_length(samples, rate, info, path)
+    try:
+        scores = metric.score_pair(reference, test, rate)
+    except AudioInputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the metric's own message does not know the files: name them
+        detail = str(err) if isinstance(err, AudioqualError) else f"{type(err).__name__}: {err}"
+        raise AudioqualError(f"{pair.test} (reference {pair.reference}): {info.name} failed: {detail}") from err
     return {key: float(value) for key, value in scores.items()}
+
+
+def check_length(samples: np.ndarray, rate: int, info: MetricInfo, path: str) -> None:
+    """AudioInputError naming the file when it is shorter or longer than the metric accepts."""
+    seconds = samples.shape[-1] / rate
+    if seconds < info.min_seconds:
+        raise AudioInputError(path, f"too short for {info.name}: {seconds * 1000:.1f} ms "
+                                    f"({samples.shape[-1]} samples), it needs at least {info.min_seconds:g} s")
+    if info.max_seconds is not None and seconds > info.max_seconds:
+        raise AudioInputError(path, f"too long for {info.name}: {seconds:.1f} s, over its limit of "
+                                    f"{info.max_seconds:g} s; score segments (start_time/end_time) or raise "
+                                    f"the limit with --option max_seconds=N")
+
+
+def pair_keys(metric: str, scorer: PairMetric, options: dict[str, Any], ids: Sequence[str],
+              pairs: Sequence[Pair]) -> dict[str, str]:
+    """Journal key of every pair: input contents, segment, metric (name, class, version, options, loading)."""
+    cls = type(scorer)
+    info = scorer.info
+    metric_part = [metric, f"{cls.__module__}:{cls.__qualname__}", getattr(scorer, "version", None),
+                   audioqual_version, sorted(options.items()), info.sample_rate, info.channels, info.name]
+    hashes: dict[str, str] = {}
+
+    def content(path: str) -> str:
+        if path not in hashes:
+            hashes[path] = input_hash(path)
+        return hashes[path]
+
+    return {
+        item_id: result_key(metric_part, content(pair.reference), content(pair.test), pair.start_time, pair.end_time)
+        for item_id, pair in zip(ids, pairs)
+    }
 
 
 @dataclass(frozen=True)
@@ -133,11 +168,43 @@ class MetricRowJob:
 _WORKER_METRIC: PairMetric | None = None
 
 
-def _init_worker(name: str, options: dict[str, Any]) -> None:
+def _die_with_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """End this worker as soon as the process that started it is gone (even SIGKILLed).
+
+    On Linux the kernel delivers SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    everywhere, a daemon thread also checks the parent every `interval` seconds.
+    Without this, workers of a killed run wait forever on their task queue.
+    """
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="audioqual-parent-watch", daemon=True).start()
+
+
+def _init_worker(name: str, options: dict[str, Any], parent_pid: int | None = None) -> None:
     """Build the worker's metric, then hold every thread pool it loaded to one thread (workers are the parallelism)."""
     global _WORKER_METRIC
     from threadpoolctl import threadpool_limits
 
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     _WORKER_METRIC = create(name, **options)
     threadpool_limits(1)
     if "torch" in sys.modules:
@@ -183,7 +250,7 @@ class _PoolScorer:
     def _new_pool(self, size: int) -> ProcessPoolExecutor:
         self.close()
         self.pool = ProcessPoolExecutor(max_workers=max(1, min(self.workers, size)), mp_context=get_context("spawn"),
-                                        initializer=_init_worker, initargs=(self.metric, self.options))
+                                        initializer=_init_worker, initargs=(self.metric, self.options, os.getpid()))
         return self.pool
 
     def _submit_from(self, first: int) -> None:
@@ -231,6 +298,7 @@ def score_pairs(
     """
     if workers < 1:
         raise AudioqualError(f"workers must be >= 1, got {workers}")
+    check_output(output, manifest)
     _, rows, pairs = read_pairs(manifest)
     metric_options = metric_options or {}
     ids = pair_ids(rows)
@@ -238,21 +306,20 @@ def score_pairs(
     base_rows = dict(zip(ids, rows))
     description = f"{metric} on {Path(manifest).name}"
     scorer = create(metric, **metric_options)  # fails here, before any work, when the metric cannot be built
+    keys = pair_keys(metric, scorer, metric_options, ids, pairs)
     if engine == "ray":
         from audioqual.distributed.ray_engine import run_ray
 
         job = MetricRowJob(metric, tuple(sorted(metric_options.items())))
         ray_items = [(item_id, asdict(pair)) for item_id, pair in zip(ids, pairs)]
-        return run_ray(ray_items, job, output, base_rows, workers=workers, address=ray_address, retry_failed=retry_failed)
+        return run_ray(ray_items, job, output, base_rows, workers=workers, address=ray_address,
+                       retry_failed=retry_failed, keys=keys)
     if workers == 1:
-        return run_batch(items, lambda item: score_one(scorer, item[1]), output, base_rows, description, retry_failed)
-    journal = BatchJournal(output)
-    todo = [
-        (item_id, pair) for item_id, (_, pair) in items
-        if not journal.is_done(item_id) or (retry_failed and journal.records[item_id].get("error"))
-    ]
+        return run_batch(items, lambda item: score_one(scorer, item[1]), output, base_rows, description,
+                         retry_failed, keys)
+    todo = [(item_id, item[1]) for item_id, item in pending_items(BatchJournal(output), items, retry_failed, keys)]
     pool_scorer = _PoolScorer(metric, metric_options, workers, todo)
     try:
-        return run_batch(items, pool_scorer, output, base_rows, description, retry_failed)
+        return run_batch(items, pool_scorer, output, base_rows, description, retry_failed, keys)
     finally:
         pool_scorer.close()

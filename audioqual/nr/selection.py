@@ -11,6 +11,7 @@ their systems. `AspectRouter` then serves every aspect from its own model.
 from __future__ import annotations
 
 import json
+import math
 import logging
 import shutil
 from collections.abc import Mapping, Sequence
@@ -34,7 +35,7 @@ METRICS = {"srcc": True, "mse": False}  # metric -> higher is better
 def aspect_metric(
     prediction: np.ndarray, target: np.ndarray, metric: str, systems: Sequence[Any] | None = None
 ) -> float:
-    """SRCC or MSE of one aspect, at system level when `systems` is given."""
+    """SRCC or MSE of one aspect, at system level when `systems` is given (NaN when undefined, e.g. constant input)."""
     if metric not in METRICS:
         raise AudioqualError(f"unknown selection metric {metric!r}; use one of {sorted(METRICS)}")
     if systems is not None:
@@ -42,8 +43,7 @@ def aspect_metric(
     prediction, target = np.asarray(prediction, dtype=np.float64), np.asarray(target, dtype=np.float64)
     if metric == "mse":
         return float(np.mean((prediction - target) ** 2))
-    value = spearman(prediction, target)
-    return -1.0 if np.isnan(value) else value
+    return float(spearman(prediction, target))
 
 
 def selection_systems(systems: Sequence[str | None], level: str) -> Sequence[str] | None:
@@ -87,7 +87,9 @@ def select_per_aspect(
     }
     routing = {}
     for aspect in aspects:
-        ranked = sorted(scores, key=lambda n: -scores[n][aspect] if higher_is_better else scores[n][aspect])
+        # an undefined score (NaN) ranks last, never first
+        ranked = sorted(scores, key=lambda n: (math.isnan(scores[n][aspect]),
+                                               -scores[n][aspect] if higher_is_better else scores[n][aspect]))
         routing[aspect] = ranked[0]
     return Selection(routing, scores, metric, "utterance" if systems is None else "system")
 

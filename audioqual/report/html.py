@@ -180,8 +180,20 @@ def render_report(run_dir: str | Path, title: str | None = None) -> str:
 
 
 def write_report(run_dir: str | Path, output: str | Path | None = None, title: str | None = None) -> Path:
-    """Render the run's report and write it (default: `<run_dir>/report.html`)."""
-    output = Path(output) if output else Path(run_dir) / "report.html"
+    """Render the run's report and write it (default: `<run_dir>/report.html`).
+
+    `run_dir` may also be the run's results.json itself. The page is rendered
+    before anything is written, so a bad input leaves no file behind.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_file() and run_dir.name == RESULTS_FILE:
+        run_dir = run_dir.parent
+    elif run_dir.exists() and not run_dir.is_dir():
+        raise AudioqualError(f"{run_dir}: is a file; give the folder written by `audioqual evaluate -o`")
+    output = Path(output) if output else run_dir / "report.html"
+    if output.is_dir():
+        raise AudioqualError(f"{output}: -o is a directory; give an .html file name")
+    page = render_report(run_dir, title)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_report(run_dir, title), encoding="utf-8")
+    output.write_text(page, encoding="utf-8")
     return output

@@ -41,6 +41,7 @@ from torch import distributed as dist
 from audioqual.backbones import Backbone
 from audioqual.config import load_config, to_dict
 from audioqual.data.aes import RatedItem, read_aes_manifest
+from audioqual.data.manifest import finite_or_null
 from audioqual.domains.branch import BranchSpec
 from audioqual.domains.strategies import DomainAssignment, DomainStrategyError, assign_domains
 from audioqual.errors import AudioqualError
@@ -412,7 +413,9 @@ def train_single(
     metrics["history"] = [r.__dict__ for r in result.history]
     metrics["left_out"] = prepared.failures
     if trainer.context.is_main:
-        (output / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=float) + "\n", encoding="utf-8")
+        # undefined statistics (e.g. SRCC of a constant prediction) are written as null, never as a number
+        metrics_json = json.dumps(finite_or_null(metrics), indent=2, default=float, allow_nan=False)
+        (output / METRICS_FILE).write_text(metrics_json + "\n", encoding="utf-8")
     return RunOutcome(config.name, model_dir, result, metrics, predictions)
 
 
