@@ -20,7 +20,10 @@ fi
 
 # Required Python installs: a failure stops setup (and CI) here, with pip's own message.
 # Wheels installed without their declared dependencies (which would pull torchaudio/librosa); add more here.
-NO_DEPS_PACKAGES=("pyclarity>=0.9" "speechmos>=0.0.1" "cdpam>=0.0.6" "audiobox_aesthetics==0.0.4")
+# The pretrained encoders (audioqual/backbones/encoders) read their weights from these wheels; versions are
+# pinned because the oracle tests' golden outputs were made with exactly these weights.
+NO_DEPS_PACKAGES=("pyclarity>=0.9" "speechmos==0.0.1.1" "cdpam==0.0.6" "audiobox_aesthetics==0.0.4"
+  "musicnn==0.1.0" "basic-pitch==0.4.0" "Resemblyzer==0.1.4" "distillmos==0.9.1" "torchcrepe==0.0.24")
 EXTRAS="dev,ray,haaqi,dnsmos,visqol,synth,analysis"
 
 pip_install() {
