@@ -68,12 +68,6 @@ class CDPAMEncoderBackbone(PretrainedEncoder):
         model.base_encoder.load_state_dict(net.base_encoder.state_dict())
         return model.eval()
 
-    def fingerprint_parts(self):
-        """As the base class, but 0-d tensors (BatchNorm's num_batches_tracked) are hashed as 1-d."""
-        for key, tensor in sorted(self.state_dict().items()):
-            yield key.encode()
-            yield tensor.detach().to("cpu").reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
-
     def minimum_samples(self) -> int:
         return WINDOW
 

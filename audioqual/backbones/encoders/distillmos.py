@@ -175,12 +175,6 @@ class DistillMOSEncoder(PretrainedEncoder):
             raise ModelLoadError(f"{path}: not a DistillMOS v7 checkpoint this port can load ({err})") from err
         return model.eval()
 
-    def fingerprint_parts(self):
-        """As the base class, but 0-d tensors (BatchNorm's num_batches_tracked) are hashed as 1-d."""
-        for key, tensor in sorted(self.state_dict().items()):
-            yield key.encode()
-            yield tensor.detach().to("cpu").reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
-
     def minimum_samples(self) -> int:
         return FRAME_SAMPLES  # one output frame (shorter clips are zero-padded to a crop anyway)
 
