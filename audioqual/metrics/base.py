@@ -25,6 +25,7 @@ class MetricInfo:
     valid_range: str = ""  # human-readable valid input range, shown in docs and --help
     min_seconds: float = 0.01  # shorter inputs are refused with a "too short" AudioInputError naming the file
     max_seconds: float | None = None  # longer inputs are refused (memory bound), naming the file and the option
+    needs_reference: bool = True  # False: a no-reference metric (scores the test alone; rows without a reference)
 
 
 class PairMetric(ABC):
@@ -38,6 +39,9 @@ class PairMetric(ABC):
     @abstractmethod
     def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
         """Scores of one pair; `info.name` holds the headline value."""
+
+    def ensure_ready(self) -> None:
+        """Load what scoring needs (runtime, weights) now, so that a missing one fails before any work."""
 
     def update(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
         """Score one pair and keep the result for `compute`."""
