@@ -1,4 +1,4 @@
-"""Score reference/test pairs with one baseline metric (ViSQOL, PEAQ, 2f-model, HAAQI, ...).
+"""Score reference/test pairs with one or several metrics (ViSQOL, PEAQ, 2f-model, HAAQI, default model, ...).
 
 The pairs manifest is a CSV with columns `test` and `reference` (paths
 relative to the CSV or absolute; optional start_time/end_time in seconds);
@@ -10,11 +10,20 @@ is journalled, so an interrupted run resumes where it stopped when started
 again with the same output. A listening-test manifest works as a pairs
 manifest, and the output then feeds `audioqual evaluate` directly.
 
+Several metrics (`visqol,peaq,twof,default`, or `--suite suite.yaml` with
+per-metric options) run in one pass: each file is decoded once and resampled
+once per rate the metrics need, with one journal and one progress bar
+showing each metric's pairs per second. Rows without a reference get the
+no-reference metrics (dnsmos) only. Before the first row every metric is
+built and its weights loaded, and all problems are reported at once.
+
 examples:
   audioqual metric --list
   audioqual metric haaqi --manifest pairs.csv -o haaqi.csv --workers 2
   audioqual metric mypackage.metrics:MyMetric --manifest pairs.csv -o mine.csv
   audioqual metric dnsmos --manifest pairs.csv -o dnsmos.csv --option personalized=true
+  audioqual metric visqol,peaq,twof,default --manifest pairs.csv -o all.csv
+  audioqual metric --suite suite.yaml --manifest pairs.csv -o all.csv
 """
 
 from __future__ import annotations
@@ -30,11 +39,13 @@ from audioqual.cli.exit_codes import report_batch
 from audioqual.errors import AudioqualError
 from audioqual.metrics.pairs import score_pairs
 from audioqual.metrics.registry import describe, registered
+from audioqual.metrics.suite import parse_metric_names, read_suite, score_suite
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `audioqual metric`."""
-    parser.add_argument("name", nargs="?", help="metric name (see --list) or module:Class")
+    parser.add_argument("name", nargs="?", help="metric name (see --list) or module:Class; several: a,b,c")
+    parser.add_argument("--suite", type=Path, help="YAML list of metrics with per-metric options (VERSA style)")
     parser.add_argument("--list", action="store_true", help="list the metrics with their valid input ranges")
     parser.add_argument("--manifest", type=Path, help="pairs manifest CSV (columns test, reference, ...)")
     parser.add_argument("-o", "--output", type=Path, help="output CSV")
@@ -82,10 +93,22 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         print(list_metrics())
         return 0
-    if not args.name or args.manifest is None or args.output is None:
-        raise AudioqualError("give a metric NAME, --manifest and -o (or --list)")
+    if args.manifest is None or args.output is None or bool(args.name) == bool(args.suite):
+        raise AudioqualError("give a metric NAME (or several: a,b,c) or --suite FILE, with --manifest and -o "
+                             "(or --list)")
+    if args.suite or "," in args.name:
+        return _run_suite(args)
     journal = score_pairs(
         args.manifest, args.output, args.name, workers=args.workers, metric_options=parse_options(args.option),
         retry_failed=args.retry_failed, engine=args.engine, ray_address=args.ray_address,
     )
     return report_batch(journal, args.output, "pairs")
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    """Several metrics in one pass (in this process)."""
+    if args.workers != 1 or args.engine != "local":
+        raise AudioqualError("several metrics run in one process: --workers and --engine ray take a single metric")
+    entries = read_suite(args.suite) if args.suite else parse_metric_names(args.name, parse_options(args.option))
+    run = score_suite(args.manifest, args.output, entries, retry_failed=args.retry_failed)
+    return report_batch(run.journal, args.output, "pairs")

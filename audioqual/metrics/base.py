@@ -2,7 +2,8 @@
 
 A metric scores one (reference, test) pair of float32 (channels, frames)
 arrays at `sample_rate`; `update` accumulates pair scores and `compute`
-returns them as arrays. `score_pair` returns a dict whose key `name` is the
+returns them as arrays. A no-reference metric (`info.needs_reference` False)
+ignores the reference, which batch runs pass as None. `score_pair` returns a dict whose key `name` is the
 headline value; further keys are auxiliary outputs (e.g. PEAQ's MOVs).
 """
 
@@ -37,7 +38,7 @@ class PairMetric(ABC):
         self._scores: list[dict[str, float]] = []
 
     @abstractmethod
-    def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
+    def score_pair(self, reference: np.ndarray | None, test: np.ndarray, sample_rate: int) -> dict[str, float]:
         """Scores of one pair; `info.name` holds the headline value."""
 
     def ensure_ready(self) -> None:
