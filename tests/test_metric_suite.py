@@ -44,7 +44,7 @@ def _write_pairs(tmp_path: Path, with_nr_row: bool = False) -> Path:
     rng = np.random.default_rng(1)
     rows = []
     for i in range(2):
-        ref = (0.3 * rng.standard_normal((24000, 2))).astype(np.float32)
+        ref = (0.3 * rng.standard_normal((36000, 2))).astype(np.float32)
         sf.write(tmp_path / f"ref{i}.wav", ref, 48000, subtype="FLOAT")
         deg = ref + (0.05 * (i + 1) * rng.standard_normal(ref.shape)).astype(np.float32)
         sf.write(tmp_path / f"deg{i}.wav", deg, 48000, subtype="FLOAT")
@@ -78,12 +78,12 @@ def test_one_pass_equals_separate_runs_and_decodes_each_file_once(tmp_path, monk
     assert [r["snr"] for r in both] == [r["snr"] for r in snr]
     assert [r["peak"] for r in both] == [r["peak"] for r in peak]
     # a key both metrics give is prefixed with the later metric's label
-    assert [r["frames"] for r in both] == [r["frames"] for r in snr] == ["8000.0", "8000.0"]
-    assert [r[f"{PEAK}_frames"] for r in both] == [r["frames"] for r in peak] == ["24000.0", "24000.0"]
+    assert [r["frames"] for r in both] == [r["frames"] for r in snr] == ["12000.0", "12000.0"]
+    assert [r[f"{PEAK}_frames"] for r in both] == [r["frames"] for r in peak] == ["36000.0", "36000.0"]
     # against the obvious computation from the files
     ref, rate = sf.read(tmp_path / "ref1.wav", dtype="float32")
     assert float(both[1]["peak"]) == pytest.approx(float(np.abs(sf.read(tmp_path / "deg1.wav")[0]).max()), rel=1e-6)
-    assert rate == 48000 and ref.shape == (24000, 2)
+    assert rate == 48000 and ref.shape == (36000, 2)
 
 
 def test_rows_without_reference_get_the_no_reference_metrics_only(tmp_path):
@@ -151,3 +151,20 @@ def test_missing_files_are_listed_up_front_and_their_rows_fail(tmp_path, caplog)
     # row 0: the reference is missing, so the full-reference metric fails and the no-reference one scores
     assert "snr" not in rows[0] and rows[0]["peak"] != "" and "ref0.wav: file does not exist" in rows[0]["error"]
     assert rows[1]["peak"] == "" and "deg1.wav: file does not exist" in rows[1]["error"]
+
+
+def test_peaq_and_twof_share_their_movs_in_one_pass(tmp_path, monkeypatch):
+    from audioqual.baselines import peaq_metric
+
+    manifest = _write_pairs(tmp_path)
+    for name in ("peaq", "twof"):
+        assert main(["metric", name, "--manifest", str(manifest), "-o", str(tmp_path / f"{name}.csv")]) == 0
+    calls = []
+    real = peaq_metric.peaq_movs
+    monkeypatch.setattr(peaq_metric, "peaq_movs", lambda *a: calls.append(1) or real(*a))
+    assert main(["metric", "peaq,twof", "--manifest", str(manifest), "-o", str(tmp_path / "both.csv")]) == 0
+    assert len(calls) == 2  # one MOV computation per pair, not one per metric and pair
+    both, peaq, twof = (_read(tmp_path / f"{name}.csv") for name in ("both", "peaq", "twof"))
+    assert [r["peaq_odg"] for r in both] == [r["peaq_odg"] for r in peaq]
+    assert [r["twof_mms"] for r in both] == [r["twof_mms"] for r in twof]
+    assert [r["twof_ADBB"] for r in both] == [r["ADBB"] for r in twof] == [r["ADBB"] for r in peaq]
