@@ -113,9 +113,10 @@ class PairAudio:
     (`load_audio` is `decode_audio` followed by `prepare_samples`).
     """
 
-    def __init__(self, pair: Pair):
+    def __init__(self, pair: Pair, decoded: dict[str, tuple[np.ndarray, int]] | None = None):
+        """`decoded`: samples (channels, frames) and rate of paths given as arrays (the Python API)."""
         self.pair = pair
-        self._decoded: dict[str, tuple[np.ndarray, int]] = {}
+        self._decoded: dict[str, tuple[np.ndarray, int]] = dict(decoded or {})
         self._prepared: dict[tuple, tuple[np.ndarray, int]] = {}
 
     def prepared(self, path: str, info: MetricInfo) -> tuple[np.ndarray, int]:
