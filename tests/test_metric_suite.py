@@ -168,3 +168,24 @@ def test_peaq_and_twof_share_their_movs_in_one_pass(tmp_path, monkeypatch):
     assert [r["peaq_odg"] for r in both] == [r["peaq_odg"] for r in peaq]
     assert [r["twof_mms"] for r in both] == [r["twof_mms"] for r in twof]
     assert [r["twof_ADBB"] for r in both] == [r["ADBB"] for r in twof] == [r["ADBB"] for r in peaq]
+
+
+def test_terminal_table_json_and_quiet(tmp_path, capsys):
+    import json
+
+    manifest = _write_pairs(tmp_path)
+    out = tmp_path / "out.csv"
+    args = ["metric", f"{SNR},{PEAK}", "--manifest", str(manifest), "-o", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    rows = _read(out)
+    snr = [float(r["snr"]) for r in rows]
+    snr_line = next(line for line in captured.out.splitlines() if line.startswith("snr "))
+    assert snr_line.split() == ["snr", "2", f"{np.mean(snr):.4g}", f"{min(snr):.4g}", f"{max(snr):.4g}"]
+    assert "throughput:" in captured.out and "wrote" in captured.err
+    assert main([*args, "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["snr"] for line in lines] == snr and [line["system"] for line in lines] == ["sys0", "sys1"]
+    assert main([*args, "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""

@@ -29,17 +29,20 @@ examples:
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from audioqual.cli.engine_args import add_engine_arguments
-from audioqual.cli.exit_codes import report_batch
+from audioqual.cli.exit_codes import OK, ROWS_FAILED, report_batch
+from audioqual.data.manifest import finite_or_null, read_table
 from audioqual.errors import AudioqualError
 from audioqual.metrics.pairs import score_pairs
 from audioqual.metrics.registry import describe, registered
-from audioqual.metrics.suite import parse_metric_names, read_suite, score_suite
+from audioqual.metrics.suite import SuiteRun, parse_metric_names, read_suite, score_suite
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="constructor option of the metric, repeatable; VALUE is read as YAML "
                              "(e.g. --option model_path=dnsmos.onnx --option chunk_seconds=5)")  # fmt: skip
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the output rows as JSON lines instead of a table")
+    output.add_argument("--quiet", action="store_true", help="no progress bar, table or summary (errors only)")
     add_engine_arguments(parser)
 
 
@@ -102,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         args.manifest, args.output, args.name, workers=args.workers, metric_options=parse_options(args.option),
         retry_failed=args.retry_failed, engine=args.engine, ray_address=args.ray_address,
     )
-    return report_batch(journal, args.output, "pairs")
+    return _finish(args, journal, None)
 
 
 def _run_suite(args: argparse.Namespace) -> int:
@@ -110,5 +116,44 @@ def _run_suite(args: argparse.Namespace) -> int:
     if args.workers != 1 or args.engine != "local":
         raise AudioqualError("several metrics run in one process: --workers and --engine ray take a single metric")
     entries = read_suite(args.suite) if args.suite else parse_metric_names(args.name, parse_options(args.option))
-    run = score_suite(args.manifest, args.output, entries, retry_failed=args.retry_failed)
-    return report_batch(run.journal, args.output, "pairs")
+    run = score_suite(args.manifest, args.output, entries, retry_failed=args.retry_failed, progress=not args.quiet)
+    return _finish(args, run.journal, run)
+
+
+def _finish(args: argparse.Namespace, journal, run: SuiteRun | None) -> int:
+    """Results to stdout (a compact table, or JSON lines with --json), the summary to stderr; the exit code."""
+    columns, table = read_table(args.output, "output")
+    rows = [row for _, row in table]
+    if args.json:
+        for row in rows:
+            print(json.dumps(finite_or_null({k: _value(v) for k, v in row.items()})))
+    elif not args.quiet:
+        inputs = set(read_table(args.manifest, "pairs manifest")[0])
+        shown = list(run.headlines.values()) if run else [c for c in columns if c not in inputs and c != "error"]
+        print(summary_table(rows, shown, run.seconds if run else None, run.scored if run else None))
+    if args.quiet:
+        return ROWS_FAILED if journal.failures(journal.order) else OK
+    return report_batch(journal, args.output, "pairs")
+
+
+def _value(text: str):
+    """A CSV cell as a number when it is one."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def summary_table(rows: list[dict], columns: list[str], seconds: dict[str, float] | None = None,
+                  scored: dict[str, int] | None = None) -> str:
+    """One line per output column: pairs with a value, mean, min, max (and pairs/s of each metric in a suite)."""
+    lines = [f"{'column':<24} {'n':>5} {'mean':>10} {'min':>10} {'max':>10}"]
+    for column in columns:
+        values = np.array([v for v in (_value(r.get(column, "")) for r in rows) if isinstance(v, float)])
+        values = values[np.isfinite(values)]
+        stats = [f"{f(values):>10.4g}" if values.size else f"{'-':>10}" for f in (np.mean, np.min, np.max)]
+        lines.append(f"{column:<24} {values.size:>5} {' '.join(stats)}")
+    if seconds:
+        lines.append("throughput: " + ", ".join(f"{label} {scored[label] / t:.3g} pairs/s"
+                                                for label, t in seconds.items() if t > 0))
+    return "\n".join(lines)
