@@ -87,7 +87,8 @@ class DNSMOSMetric(PairMetric):
     """DNSMOS P.835 of the test signal; headline "dnsmos_ovrl", also "dnsmos_sig" and "dnsmos_bak"."""
 
     info = MetricInfo(name="dnsmos_ovrl", higher_is_better=True, sample_rate=DNSMOS_RATE,
-                      channels=ChannelPolicy.DOWNMIX.value, valid_range=VALID_RANGE)  # fmt: skip
+                      channels=ChannelPolicy.DOWNMIX.value, valid_range=VALID_RANGE,
+                      needs_reference=False)  # fmt: skip
 
     def __init__(self, model_path: str | None = None, personalized: bool = False, num_threads: int = 1) -> None:
         super().__init__()
@@ -102,6 +103,10 @@ class DNSMOSMetric(PairMetric):
         if self._session is None:
             self._session = self._create_session()
         return self._session
+
+    def ensure_ready(self) -> None:
+        """Open the ONNX session now: a missing model file or onnxruntime fails before any work."""
+        _ = self.session
 
     def _create_session(self):
         path = Path(self.model_path) if self.model_path else speechmos_model_path(self.personalized)

@@ -15,15 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from audioqual.backbones import Backbone
 from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.data.hashing import input_hash, result_key
 from audioqual.data.journal import check_output
 from audioqual.data.manifest import load_entries, write_manifest
-from audioqual.distributed.ray_engine import run_ray
 from audioqual.errors import AudioqualError
-from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache, FeatureSpec, extract_features
-from audioqual.features.jobs import ExtractRowJob
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", required=True, help="hub id or local directory of an SSL model")
     parser.add_argument("--layers", default="all", help="'all' or comma-separated hidden-state indices (0 = embeddings)")
     parser.add_argument("--pooling", choices=("mean", "frames"), default="mean", help="time-mean pooled or frame-level")
-    parser.add_argument("--cache", default=str(DEFAULT_CACHE_DIR), help="feature cache folder (default: %(default)s)")
+    parser.add_argument("--cache", help="feature cache folder (default: $AUDIOQUAL_CACHE or ~/.cache/audioqual/features)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips of equal length per forward pass")
     parser.add_argument("--chunk-seconds", type=float, default=30.0, help="longer audio is encoded in chunks")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -52,6 +48,10 @@ def parse_layers(text: str) -> tuple[int, ...] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audioqual.backbones import Backbone  # torch: imported when the command runs, not for --help
+    from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache, FeatureSpec, extract_features
+
+    args.cache = args.cache or str(DEFAULT_CACHE_DIR)
     if args.output:
         check_output(args.output, *args.inputs)
     entries = load_entries(args.inputs)
@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
 
 def run_on_ray(args: argparse.Namespace, entries: list) -> int:
     """Extraction spread over Ray actors; the output manifest has the local path's format."""
+    from audioqual.distributed.ray_engine import run_ray
+    from audioqual.features import FeatureSpec
+    from audioqual.features.jobs import ExtractRowJob
+
     if not args.output:
         raise AudioqualError("--engine ray needs -o/--output (the journal that makes the run resumable)")
     spec = FeatureSpec(layers=parse_layers(args.layers), pooling=args.pooling, chunk_seconds=args.chunk_seconds)

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "score": "No-reference quality: per-aspect MOS (PQ, PC, CE, CU) with uncertainty for files or a manifest.",
     "compare": "Full-reference / non-matching-reference quality (DeePAQ) of test audio against references.",
     "metric": "Pair metrics (ViSQOL, PEAQ, 2f-model, HAAQI, CDPAM, DNSMOS) over reference/test pairs (FAD is set-versus-set: audioqual.baselines.fad).",
+    "leaderboard": "Rank systems from per-item scores: mean with bootstrap CI, rank, Holm-corrected paired tests.",
     "evaluate": "Correlate predictions with listening-test scores (PCC, SRCC, Kendall, MSE; stimulus and system level).",
     "degrade": "Make coded/degraded variants of clean audio (AAC, Opus, MP3 bitrate ladders, noise, ...).",
     "label": "Surrogate labels: ViSQOL MOS of each degraded clip against its clean reference.",

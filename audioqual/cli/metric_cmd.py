@@ -1,4 +1,4 @@
-"""Score reference/test pairs with one baseline metric (ViSQOL, PEAQ, 2f-model, HAAQI, ...).
+"""Score reference/test pairs with one or several metrics (ViSQOL, PEAQ, 2f-model, HAAQI, default model, ...).
 
 The pairs manifest is a CSV with columns `test` and `reference` (paths
 relative to the CSV or absolute; optional start_time/end_time in seconds);
@@ -10,31 +10,45 @@ is journalled, so an interrupted run resumes where it stopped when started
 again with the same output. A listening-test manifest works as a pairs
 manifest, and the output then feeds `audioqual evaluate` directly.
 
+Several metrics (`visqol,peaq,twof,default`, or `--suite suite.yaml` with
+per-metric options) run in one pass: each file is decoded once and resampled
+once per rate the metrics need, with one journal and one progress bar
+showing each metric's pairs per second. Rows without a reference get the
+no-reference metrics (dnsmos) only. Before the first row every metric is
+built and its weights loaded, and all problems are reported at once.
+
 examples:
   audioqual metric --list
   audioqual metric haaqi --manifest pairs.csv -o haaqi.csv --workers 2
   audioqual metric mypackage.metrics:MyMetric --manifest pairs.csv -o mine.csv
   audioqual metric dnsmos --manifest pairs.csv -o dnsmos.csv --option personalized=true
+  audioqual metric visqol,peaq,twof,default --manifest pairs.csv -o all.csv
+  audioqual metric --suite suite.yaml --manifest pairs.csv -o all.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from audioqual.cli.engine_args import add_engine_arguments
-from audioqual.cli.exit_codes import report_batch
+from audioqual.cli.exit_codes import OK, ROWS_FAILED, report_batch
+from audioqual.data.manifest import finite_or_null, read_table
 from audioqual.errors import AudioqualError
 from audioqual.metrics.pairs import score_pairs
 from audioqual.metrics.registry import describe, registered
+from audioqual.metrics.suite import SuiteRun, parse_metric_names, read_suite, score_suite
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `audioqual metric`."""
-    parser.add_argument("name", nargs="?", help="metric name (see --list) or module:Class")
+    parser.add_argument("name", nargs="?", help="metric name (see --list) or module:Class; several: a,b,c")
+    parser.add_argument("--suite", type=Path, help="YAML list of metrics with per-metric options (VERSA style)")
     parser.add_argument("--list", action="store_true", help="list the metrics with their valid input ranges")
     parser.add_argument("--manifest", type=Path, help="pairs manifest CSV (columns test, reference, ...)")
     parser.add_argument("-o", "--output", type=Path, help="output CSV")
@@ -43,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="constructor option of the metric, repeatable; VALUE is read as YAML "
                              "(e.g. --option model_path=dnsmos.onnx --option chunk_seconds=5)")  # fmt: skip
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the output rows as JSON lines instead of a table")
+    output.add_argument("--quiet", action="store_true", help="no progress bar, table or summary (errors only)")
     add_engine_arguments(parser)
 
 
@@ -82,10 +99,61 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         print(list_metrics())
         return 0
-    if not args.name or args.manifest is None or args.output is None:
-        raise AudioqualError("give a metric NAME, --manifest and -o (or --list)")
+    if args.manifest is None or args.output is None or bool(args.name) == bool(args.suite):
+        raise AudioqualError("give a metric NAME (or several: a,b,c) or --suite FILE, with --manifest and -o "
+                             "(or --list)")
+    if args.suite or "," in args.name:
+        return _run_suite(args)
     journal = score_pairs(
         args.manifest, args.output, args.name, workers=args.workers, metric_options=parse_options(args.option),
         retry_failed=args.retry_failed, engine=args.engine, ray_address=args.ray_address,
     )
+    return _finish(args, journal, None)
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    """Several metrics in one pass (in this process)."""
+    if args.workers != 1 or args.engine != "local":
+        raise AudioqualError("several metrics run in one process: --workers and --engine ray take a single metric")
+    entries = read_suite(args.suite) if args.suite else parse_metric_names(args.name, parse_options(args.option))
+    run = score_suite(args.manifest, args.output, entries, retry_failed=args.retry_failed, progress=not args.quiet)
+    return _finish(args, run.journal, run)
+
+
+def _finish(args: argparse.Namespace, journal, run: SuiteRun | None) -> int:
+    """Results to stdout (a compact table, or JSON lines with --json), the summary to stderr; the exit code."""
+    columns, table = read_table(args.output, "output")
+    rows = [row for _, row in table]
+    if args.json:
+        for row in rows:
+            print(json.dumps(finite_or_null({k: _value(v) for k, v in row.items()})))
+    elif not args.quiet:
+        inputs = set(read_table(args.manifest, "pairs manifest")[0])
+        shown = list(run.headlines.values()) if run else [c for c in columns if c not in inputs and c != "error"]
+        print(summary_table(rows, shown, run.seconds if run else None, run.scored if run else None))
+    if args.quiet:
+        return ROWS_FAILED if journal.failures(journal.order) else OK
     return report_batch(journal, args.output, "pairs")
+
+
+def _value(text: str):
+    """A CSV cell as a number when it is one."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def summary_table(rows: list[dict], columns: list[str], seconds: dict[str, float] | None = None,
+                  scored: dict[str, int] | None = None) -> str:
+    """One line per output column: pairs with a value, mean, min, max (and pairs/s of each metric in a suite)."""
+    lines = [f"{'column':<24} {'n':>5} {'mean':>10} {'min':>10} {'max':>10}"]
+    for column in columns:
+        values = np.array([v for v in (_value(r.get(column, "")) for r in rows) if isinstance(v, float)])
+        values = values[np.isfinite(values)]
+        stats = [f"{f(values):>10.4g}" if values.size else f"{'-':>10}" for f in (np.mean, np.min, np.max)]
+        lines.append(f"{column:<24} {values.size:>5} {' '.join(stats)}")
+    if seconds:
+        lines.append("throughput: " + ", ".join(f"{label} {scored[label] / t:.3g} pairs/s"
+                                                for label, t in seconds.items() if t > 0))
+    return "\n".join(lines)

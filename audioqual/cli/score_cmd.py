@@ -23,8 +23,6 @@ from pathlib import Path
 from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.data.manifest import load_entries
 from audioqual.errors import AudioqualError
-from audioqual.nr.jobs import ScoreRowJob
-from audioqual.nr.scoring import Scorer, load_scorer, model_digest, score_entries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audioqual.nr.jobs import ScoreRowJob  # torch: imported when a command runs, not for --help
+    from audioqual.nr.scoring import Scorer, load_scorer, model_digest, score_entries
+
     if not args.model:
         raise AudioqualError("no model given: pass --model DIR (or set AUDIOQUAL_NR_MODEL)")
     entries = load_entries(args.inputs)

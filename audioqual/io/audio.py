@@ -79,7 +79,18 @@ def load_audio(
     naming the file for missing, empty, corrupt, non-finite, silent or
     unsupported input.
     """
-    options = options or AudioLoadOptions()
+    samples, rate = decode_audio(path, start_time, end_time)
+    return prepare_samples(samples, rate, options or AudioLoadOptions(), source=Path(path))
+
+
+def decode_audio(
+    path: str | Path, start_time: float | None = None, end_time: float | None = None
+) -> tuple[np.ndarray, int]:
+    """The file's (segment's) samples as decoded, (channels, frames) at its own rate, before `prepare_samples`.
+
+    `load_audio` is this followed by `prepare_samples`: decoding once and preparing
+    for several options gives the same samples as loading once per option.
+    """
     path = Path(path)
     if not path.exists():
         raise AudioInputError(path, "file does not exist")
@@ -87,9 +98,7 @@ def load_audio(
         raise AudioInputError(path, "is a directory, not an audio file")
     if path.stat().st_size == 0:
         raise AudioInputError(path, "file is empty (0 bytes)")
-
-    samples, rate = _decode(path, start_time, end_time)
-    return prepare_samples(samples, rate, options, source=path)
+    return _decode(path, start_time, end_time)
 
 
 def prepare_samples(

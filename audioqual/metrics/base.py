@@ -2,7 +2,8 @@
 
 A metric scores one (reference, test) pair of float32 (channels, frames)
 arrays at `sample_rate`; `update` accumulates pair scores and `compute`
-returns them as arrays. `score_pair` returns a dict whose key `name` is the
+returns them as arrays. A no-reference metric (`info.needs_reference` False)
+ignores the reference, which batch runs pass as None. `score_pair` returns a dict whose key `name` is the
 headline value; further keys are auxiliary outputs (e.g. PEAQ's MOVs).
 """
 
@@ -25,6 +26,7 @@ class MetricInfo:
     valid_range: str = ""  # human-readable valid input range, shown in docs and --help
     min_seconds: float = 0.01  # shorter inputs are refused with a "too short" AudioInputError naming the file
     max_seconds: float | None = None  # longer inputs are refused (memory bound), naming the file and the option
+    needs_reference: bool = True  # False: a no-reference metric (scores the test alone; rows without a reference)
 
 
 class PairMetric(ABC):
@@ -36,8 +38,11 @@ class PairMetric(ABC):
         self._scores: list[dict[str, float]] = []
 
     @abstractmethod
-    def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
+    def score_pair(self, reference: np.ndarray | None, test: np.ndarray, sample_rate: int) -> dict[str, float]:
         """Scores of one pair; `info.name` holds the headline value."""
+
+    def ensure_ready(self) -> None:
+        """Load what scoring needs (runtime, weights) now, so that a missing one fails before any work."""
 
     def update(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
         """Score one pair and keep the result for `compute`."""

@@ -33,7 +33,7 @@ from audioqual.data.journal import BatchJournal, check_output, pending_items, ru
 from audioqual.data.manifest import read_table
 from audioqual import __version__ as audioqual_version
 from audioqual.errors import AudioInputError, AudioqualError, ManifestError
-from audioqual.io import AudioLoadOptions, ChannelPolicy, load_audio, resample
+from audioqual.io import AudioLoadOptions, ChannelPolicy, decode_audio, prepare_samples, resample
 from audioqual.metrics.base import MetricInfo, PairMetric
 from audioqual.metrics.registry import create
 
@@ -42,19 +42,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Pair:
-    """One (reference, test) pair to score; paths are absolute."""
+    """One (reference, test) pair to score; paths are absolute. No reference: only no-reference metrics apply."""
 
-    reference: str
+    reference: str | None
     test: str
     start_time: float | None = None
     end_time: float | None = None
 
 
-def read_pairs(path: str | Path) -> tuple[list[str], list[dict[str, str]], list[Pair]]:
-    """Columns, raw rows and resolved pairs of a pairs manifest (CSV or JSONL)."""
+def read_pairs(path: str | Path, require_reference: bool = True
+               ) -> tuple[list[str], list[dict[str, str]], list[Pair]]:
+    """Columns, raw rows and resolved pairs of a pairs manifest (CSV or JSONL).
+
+    With require_reference=False the `reference` column may be absent or empty (no-reference metrics).
+    """
     path = Path(path)
     columns, table = read_table(path, "pairs manifest")
-    missing = [c for c in ("test", "reference") if c not in columns]
+    missing = [c for c in ("test", "reference") if c not in columns and (c == "test" or require_reference)]
     if missing:
         raise ManifestError(f"{path}: pairs manifest lacks column(s) {', '.join(missing)} "
                             f"(it has: {', '.join(columns) or 'no columns'})")
@@ -63,13 +67,14 @@ def read_pairs(path: str | Path) -> tuple[list[str], list[dict[str, str]], list[
         where = f"{path}:{line_no}"
         row = {k: "" if v is None else v for k, v in row.items()}
         test, reference = str(row.get("test", "")), str(row.get("reference", ""))
-        if not test or not reference:
+        if not test or (require_reference and not reference):
             raise ManifestError(f"{where}: empty test or reference path")
         start, end = _time(row.get("start_time"), where, "start_time"), _time(row.get("end_time"), where, "end_time")
         if start is not None and end is not None and end <= start:
             raise ManifestError(f"{where}: end_time {end} is not after start_time {start}")
         rows.append(row)
-        pairs.append(Pair(_absolute(reference, path.parent), _absolute(test, path.parent), start, end))
+        pairs.append(Pair(_absolute(reference, path.parent) if reference else None, _absolute(test, path.parent),
+                          start, end))
     if not pairs:
         raise ManifestError(f"{path}: pairs manifest has no rows (only a header): nothing to score")
     return columns, rows, pairs
@@ -101,16 +106,51 @@ def pair_ids(rows: Sequence[dict[str, str]]) -> list[str]:
     return ids
 
 
-def score_one(metric: PairMetric, pair: Pair) -> dict[str, float]:
-    """Load both files as the metric needs them and score the pair."""
+class PairAudio:
+    """One pair's files, each decoded once and prepared once per (rate, channels): shared by every metric.
+
+    Decoding once and preparing per metric gives the same samples as `load_audio` per metric
+    (`load_audio` is `decode_audio` followed by `prepare_samples`).
+    """
+
+    def __init__(self, pair: Pair, decoded: dict[str, tuple[np.ndarray, int]] | None = None):
+        """`decoded`: samples (channels, frames) and rate of paths given as arrays (the Python API)."""
+        self.pair = pair
+        self._decoded: dict[str, tuple[np.ndarray, int]] = dict(decoded or {})
+        self._prepared: dict[tuple, tuple[np.ndarray, int]] = {}
+
+    def prepared(self, path: str, info: MetricInfo) -> tuple[np.ndarray, int]:
+        """(samples, rate) of one of the pair's files as `info` asks (AudioInputError naming the file)."""
+        key = (path, info.sample_rate, info.channels)
+        if key not in self._prepared:
+            if path not in self._decoded:
+                self._decoded[path] = decode_audio(path, self.pair.start_time, self.pair.end_time)
+            samples, rate = self._decoded[path]
+            options = AudioLoadOptions(sample_rate=info.sample_rate, channels=ChannelPolicy(info.channels))
+            self._prepared[key] = prepare_samples(samples, rate, options, source=Path(path))
+        return self._prepared[key]
+
+
+def score_one(metric: PairMetric, pair: Pair, audio: PairAudio | None = None) -> dict[str, float]:
+    """Load both files as the metric needs them (from `audio` when shared between metrics) and score the pair.
+
+    A no-reference metric (`info.needs_reference` False) gets the test only; its reference is None.
+    """
     info = metric.info
-    options = AudioLoadOptions(sample_rate=info.sample_rate, channels=ChannelPolicy(info.channels))
-    reference, rate = load_audio(pair.reference, options, pair.start_time, pair.end_time)
-    test, test_rate = load_audio(pair.test, options, pair.start_time, pair.end_time)
-    if rate != test_rate:
+    audio = audio or PairAudio(pair)
+    reference, rate = None, None
+    if info.needs_reference:
+        if pair.reference is None:
+            raise AudioqualError(f"{pair.test}: {info.name} needs a reference and the row has none")
+        reference, rate = audio.prepared(pair.reference, info)
+    test, test_rate = audio.prepared(pair.test, info)
+    if rate is None:
+        rate = test_rate
+    elif rate != test_rate:
         test = resample(test, test_rate, rate)
     for samples, path in ((reference, pair.reference), (test, pair.test)):
-        check_length(samples, rate, info, path)
+        if samples is not None:
+            check_length(samples, rate, info, path)
     try:
         scores = metric.score_pair(reference, test, rate)
     except AudioInputError:

@@ -50,6 +50,8 @@ _SPECS: tuple[MetricSpec, ...] = (
                "CDPAM perceptual distance (lower is better, 22.05 kHz)", "cdpam", requires_module="cdpam"),
     MetricSpec("embedding-distance", "audioqual.metrics.embedding:EmbeddingDistanceMetric",
                "raw per-layer reference-test distance in a backbone (default musicnn; lower is better)"),
+    MetricSpec("default", "audioqual.metrics.default_model:DefaultModelMetric",
+               "the default full-reference model of `audioqual compare` (its mapped score; docs/model_card_default_fr.md)"),
     MetricSpec("dnsmos", "audioqual.baselines.dnsmos:DNSMOSMetric",
                "DNSMOS P.835 OVRL of the test signal (1-5, 16 kHz, no reference used)", "speechmos",
                requires_module="speechmos"),

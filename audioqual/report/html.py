@@ -119,7 +119,7 @@ def _tests_html(run: EvaluationRun) -> str:
     return "".join(rows)
 
 
-def _image_html(path: Path, caption: str) -> str:
+def image_html(path: Path, caption: str) -> str:
     if not path.is_file():
         return f"<p class='note'>Missing plot {html.escape(str(path.name))}.</p>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -160,7 +160,7 @@ def render_report(run_dir: str | Path, title: str | None = None) -> str:
         "subjective scale.</p>",
     ]
     if "summary" in plots:
-        parts.append(_image_html(run_dir / plots["summary"], "Overall PCC and SRCC with bootstrap intervals"))
+        parts.append(image_html(run_dir / plots["summary"], "Overall PCC and SRCC with bootstrap intervals"))
     parts += [
         "<h2>All statistics with confidence intervals</h2>",
         table_html(overall_table(run)),
@@ -173,7 +173,7 @@ def render_report(run_dir: str | Path, title: str | None = None) -> str:
     ]
     for predictor in run.predictors:
         if predictor in plots:
-            parts.append(_image_html(run_dir / plots[predictor],
+            parts.append(image_html(run_dir / plots[predictor],
                                      f"{predictor}: prediction vs subjective score, dashed red: linear fit"))
     parts.append("</body></html>")
     return "\n".join(parts)

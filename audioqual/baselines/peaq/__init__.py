@@ -195,12 +195,17 @@ def peaq_basic(
 
     `clip_movs` limits the scaled MOVs to [0, 1] before the network (off in the standard).
     """
-    movs = peaq_movs(reference, test, sample_rate)
+    return peaq_from_movs(peaq_movs(reference, test, sample_rate), clip_movs)
+
+
+def peaq_from_movs(movs: dict[str, float], clip_movs: bool = False) -> PeaqResult:
+    """PEAQ Basic ODG and DI from the 11 MOVs of `peaq_movs` (the neural network stage)."""
     di = distortion_index(movs, clip=clip_movs)
     return PeaqResult(odg=objective_difference_grade(di), di=di, movs=movs)
 
 
 __all__ = [
+    "peaq_from_movs",
     "MIN_SAMPLES",
     "MOV_NAMES",
     "SAMPLE_RATE",

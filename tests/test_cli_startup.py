@@ -1,0 +1,35 @@
+"""`audioqual --help` and `audioqual COMMAND --help` import no heavy library (start-up within 0.5 s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audioqual.cli.main import COMMANDS
+
+HEAVY = ("torch", "transformers", "matplotlib", "sklearn", "pandas", "ray", "onnxruntime", "numba", "visqol", "umap")
+ROOT = Path(__file__).resolve().parents[1]
+# compare_cmd.py imports the DeePAQ scorer (torch) at module level; it is being rewritten on another branch
+KNOWN_SLOW = {"compare": "compare_cmd imports torch at module level (owned by the default-model work)",
+              "train": "train_cmd builds every trainer's options by importing its module (torch); not split yet"}
+
+
+def _heavy_after_help(command: str | None) -> list[str]:
+    code = ("import sys, json\nfrom audioqual.cli.main import main\n"
+            f"try:\n    main({[command, '--help'] if command else ['--help']!r})\nexcept SystemExit:\n    pass\n"
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_imports_no_heavy_library(command):
+    if command in KNOWN_SLOW:
+        pytest.xfail(KNOWN_SLOW[command])
+    assert _heavy_after_help(command) == []
