@@ -40,10 +40,16 @@ def test_config_loads(path):
         assert label_field == ViSQOLMetric().info.name, f"{path.name} reads a label `audioqual label` does not write"
 
 
-def test_metric_help_claims_only_registered_pair_metrics(capsys):
-    """FAD compares two sets, not pairs: `metric --help` must not offer it as a pair metric (issue 19, item 18)."""
-    from audioqual.cli.main import COMMANDS
+def test_fad_is_advertised_where_it_is_reachable(capsys):
+    """FAD compares two sets: it is the `fad` command, not a pair metric (issue 19, item 18).
+
+    The end-to-end check of its value is tests/test_fad.py::test_fad_command_end_to_end_matches_the_closed_form.
+    """
+    from audioqual.cli.main import COMMANDS, _command_module
     from audioqual.metrics.registry import registered
 
-    summary = COMMANDS["metric"].split("(FAD")[0]
-    assert "FAD" not in summary and "fad" not in registered()
+    pair_list = COMMANDS["metric"].split(" over ")[0]
+    assert "FAD" not in pair_list and "fad" not in registered()
+    assert "fad" in COMMANDS and _command_module("fad") is not None
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "`audioqual fad " in readme

@@ -178,29 +178,33 @@ def test_split_is_source_disjoint(surrogate_set):
     assert len(train) + len(val) == len(clips) == 12 * 7 and len({c.source for c in val}) == 4
 
 
-def test_training_lowers_heldout_loss_and_raises_srcc(tmp_path, surrogate_set):
-    """Done-when of the issue: a tiny random HuBERT trained for a few steps beats its untrained self.
+def test_training_lowers_heldout_loss_for_every_seed(tmp_path, surrogate_set):
+    """Done-when of the issue: a tiny random HuBERT trained for a few steps beats its untrained self, for 5 seeds.
 
-    Full fine-tuning, lr 1e-3 (tiny random weights need a larger step than MERT),
-    temperature 2 as in the paper; 30 steps of batch 16 on 8 training sources.
-    On this tiny set the held-out loss falls for every seed tried, but the SRCC
-    gain depends on the seed (seed 0 is used here; see docs/deepaq.md).
+    Full fine-tuning, lr 1e-3 (tiny random weights need a larger step than MERT), temperature 2 as in the
+    paper; 30 steps of batch 16 on 8 training sources, 4 held-out sources. Measured on seeds 0-4: the
+    held-out loss falls for each (untrained 2.12-2.19, best 2.08-2.17). The held-out SRCC is not asserted:
+    the untrained random embedding already ranks at 0.65-0.75, and after 30 or 80 steps it rose for 2 of
+    5 seeds only (mean 0.71 -> 0.73), so a "SRCC rises" check passed by seed (issue 19, item 20).
     """
-    config = DeePAQTrainingConfig(
-        model=ModelConfig(backbone=None, backbone_arch="hubert", backbone_overrides=TINY_OVERRIDES, adaptation="full"),
-        data=DataConfig(train_manifest=str(surrogate_set), val_fraction=0.3, clip_seconds=1.0, num_workers=0),
-        train=TrainConfig(
-            output_dir=str(tmp_path / "run"), batch_size=16, learning_rate=1e-3, max_steps=30, device="cpu", seed=0
-        ),
-    )
-    result = train_deepaq(config, backbone=tiny_backbone("hubert", seed=0), progress=False)
-    untrained = result.history[0]
-    assert untrained["untrained"] and result.steps == 30
-    best = min(result.history[1:], key=lambda r: r["val_loss"])
-    assert best["val_loss"] < untrained["val_loss"]
-    assert best["val_srcc"] > untrained["val_srcc"]
-    saved = DeePAQModel.from_pretrained(result.best_dir)
-    assert saved.metadata["record"]["val_loss"] == pytest.approx(best["val_loss"])
+    gains = []
+    for seed in range(5):
+        config = DeePAQTrainingConfig(
+            model=ModelConfig(backbone=None, backbone_arch="hubert", backbone_overrides=TINY_OVERRIDES,
+                              adaptation="full"),
+            data=DataConfig(train_manifest=str(surrogate_set), val_fraction=0.3, clip_seconds=1.0, num_workers=0),
+            train=TrainConfig(output_dir=str(tmp_path / f"run{seed}"), batch_size=16, learning_rate=1e-3,
+                              max_steps=30, device="cpu", seed=seed),
+        )
+        result = train_deepaq(config, backbone=tiny_backbone("hubert", seed=seed), progress=False)
+        untrained = result.history[0]
+        assert untrained["untrained"] and result.steps == 30
+        best = min(result.history[1:], key=lambda r: r["val_loss"])
+        gains.append(untrained["val_loss"] - best["val_loss"])
+        saved = DeePAQModel.from_pretrained(result.best_dir)
+        assert saved.metadata["record"]["val_loss"] == pytest.approx(best["val_loss"])
+    assert all(gain > 0 for gain in gains), gains
+    assert np.mean(gains) > 0.01, gains
 
 
 def test_resume_continues_from_last_checkpoint(tmp_path, surrogate_set):

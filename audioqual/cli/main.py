@@ -23,8 +23,9 @@ from audioqual.errors import AudioqualError
 COMMANDS: dict[str, str] = {
     "score": "No-reference quality: per-aspect MOS (PQ, PC, CE, CU) with uncertainty for files or a manifest.",
     "compare": "Full-reference / non-matching-reference quality (DeePAQ) of test audio against references.",
-    "metric": "Pair metrics (ViSQOL, PEAQ, 2f-model, HAAQI, CDPAM, DNSMOS) over reference/test pairs (FAD is set-versus-set: audioqual.baselines.fad).",
+    "metric": "Pair metrics (ViSQOL, PEAQ, 2f-model, HAAQI, CDPAM, DNSMOS, embedding distance) over reference/test pairs, several in one pass (set-versus-set FAD: `audioqual fad`).",
     "leaderboard": "Rank systems from per-item scores: mean with bootstrap CI, rank, Holm-corrected paired tests.",
+    "fad": "Fréchet Audio Distance between a reference set and a test set (or per test file) on any project backbone.",
     "evaluate": "Correlate predictions with listening-test scores (PCC, SRCC, Kendall, MSE; stimulus and system level).",
     "degrade": "Make coded/degraded variants of clean audio (AAC, Opus, MP3 bitrate ladders, noise, ...).",
     "label": "Surrogate labels: ViSQOL MOS of each degraded clip against its clean reference.",
