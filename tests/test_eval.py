@@ -325,3 +325,25 @@ def test_evaluate_cli_on_dev_listening_test(tmp_path):
     if data["plots"]:
         assert (out / data["plots"]["lsd"]).stat().st_size > 1000
     print("neg-LSD on dev listening test:", {k: round(v["value"], 3) for k, v in result.items()})
+
+
+def test_within_signal_correlation_is_the_mean_of_per_signal_scipy_values(small_test, tmp_path):
+    manifest, mos, system, subset = small_test
+    rng = np.random.default_rng(11)
+    pred = {p: mos[p] + rng.normal(scale=0.8) for p in mos}
+    pred_csv = _write_csv(tmp_path / "p.csv", ["test", "score"], [[str(manifest.parent / p), v] for p, v in pred.items()])
+    test = read_listening_test(manifest)
+    run = evaluate(test, [read_predictions(pred_csv, test)], EvaluationConfig(n_bootstrap=100, seed=0))
+
+    signal = {row["test"]: row["signal"] for row in test.rows}
+    for sub in ("music", "speech"):
+        per_signal = []
+        for name in sorted(set(signal.values())):
+            members = [p for p in mos if subset[p] == sub and signal[p] == name]
+            per_signal.append(stats.spearmanr([pred[p] for p in members], [mos[p] for p in members]).statistic)
+        result = run.value("score", sub, "within", "SRCC")
+        assert result.value == pytest.approx(np.mean(per_signal), abs=1e-12)
+        assert result.n == 3
+    overall = run.value("score", OVERALL, "within", "SRCC")
+    assert overall.n == 6  # item0 of music and item0 of speech are different signals
+    assert run.value("score", OVERALL, "within", "MSE") is None

@@ -70,6 +70,7 @@ class ListeningTest:
     systems: list[str]
     subsets: list[str]
     scales: list[str] = field(default_factory=list)
+    signals: list[str] = field(default_factory=list)  # source signal of each stimulus (`signal` column), or ""
 
     @property
     def pooled(self) -> bool:
@@ -248,7 +249,8 @@ def read_listening_test(
         scales.append(row[scale_column] if scale_column else "")
     if len(set(scales)) > 1:  # groups are subset x scale: ratings on different scales are never pooled
         subsets = [f"{sub}/{scale}" if subset_column else scale for sub, scale in zip(subsets, scales)]
-    test = ListeningTest(path, columns, [r for _, r in rows], keys, np.array(scores), systems, subsets, scales)
+    signals = [row.get("signal") or "" for _, row in rows]
+    test = ListeningTest(path, columns, [r for _, r in rows], keys, np.array(scores), systems, subsets, scales, signals)
     seen: dict[tuple, int] = {}
     for index, stimulus in enumerate(_stimulus_keys(test)):
         if stimulus in seen:
@@ -446,6 +448,13 @@ def evaluate(test: ListeningTest, predictions: Sequence[PredictionSet], config: 
                     run.results.append(_result(
                         prediction.name, subset, level, statistic, linear, raw, target, inverse, n, note, config
                     ))
+            if any(test.signals):  # a signal is rated within one subset: (subset, signal) names it
+                names = [(test.subsets[i], test.signals[i]) for i in rows]
+                positions: dict[tuple[str, str], list[int]] = {}
+                for position, name in enumerate(names):
+                    positions.setdefault(name, []).append(position)
+                signal_groups = [np.array(group) for group in positions.values()]
+                run.results.extend(_within_results(prediction.name, subset, linear, raw, target, signal_groups, config))
             if subset == OVERALL:
                 run.scatter[prediction.name] = _scatter(prediction.name, test, rows, linear, raw, target,
                                                         system_of_row, multiple, config.mapping)
@@ -512,6 +521,40 @@ def _result(
         )
         low, high = interval.low, interval.high
     return StatisticResult(predictor, subset, level, statistic, value, low, high, n, note)
+
+
+def _within_results(
+    predictor: str, subset: str, linear: np.ndarray, raw: np.ndarray, target: np.ndarray,
+    groups: list[np.ndarray], config: EvaluationConfig,
+) -> list[StatisticResult]:
+    """Rank agreement among stimuli of the same source signal: the mean over signals of each correlation.
+
+    It asks what a listening test with one reference asks (which version of this signal is better), free of
+    how hard each signal is. Signals with fewer than 3 stimuli, or a constant prediction or rating, are left
+    out; the interval bootstraps signals. MSE has no within-signal form.
+    """
+    usable = [g for g in groups if g.size >= 3 and np.ptp(target[g]) > 0]
+
+    def mean_over(statistic: str, chosen: Sequence[int]) -> float:
+        values = [_statistic_on(statistic, linear[usable[i]], raw[usable[i]], target[usable[i]], None) for i in chosen]
+        values = [v for v in values if math.isfinite(v)]
+        return float(np.mean(values)) if values else math.nan
+
+    results = []
+    for statistic in (s for s in config.statistics if s in FISHER_Z_VARIANCE):
+        if not usable:
+            results.append(StatisticResult(predictor, subset, "within", statistic, math.nan, math.nan, math.nan, 0,
+                                           "no signal with 3 or more rated stimuli"))
+            continue
+        value = mean_over(statistic, range(len(usable)))
+        low = high = math.nan
+        if config.n_bootstrap > 0 and math.isfinite(value) and len(usable) > 1:
+            interval = bootstrap_ci(lambda idx: mean_over(statistic, idx), len(usable), config.n_bootstrap,
+                                    config.confidence, config.seed)
+            low, high = interval.low, interval.high
+        results.append(StatisticResult(predictor, subset, "within", statistic, value, low, high, len(usable),
+                                       f"mean over {len(usable)} source signals"))
+    return results
 
 
 def _scatter(

@@ -100,10 +100,14 @@ def system_table(run: EvaluationRun, statistics: tuple[str, ...] = ("MSE", "SRCC
 def overall_table(run: EvaluationRun) -> Table:
     """Every statistic at both levels on the Overall set, with bootstrap intervals."""
     statistics = list(run.config.statistics)
-    table = Table(f"All statistics ({OVERALL})", "Predictor", [(level, statistics) for level in LEVELS], with_ci=True)
+    groups = [(level, statistics) for level in LEVELS]
+    within = [s for s in statistics if any(r.level == "within" and r.statistic == s for r in run.results)]
+    if within:  # the mean within-signal correlations, where the listening test names each stimulus's signal
+        groups.append(("within", within))
+    table = Table(f"All statistics ({OVERALL})", "Predictor", groups, with_ci=True)
     for predictor in run.predictors:
         table.rows.append(
-            (predictor, [_cell(run, predictor, OVERALL, level, s) for level in LEVELS for s in statistics])
+            (predictor, [_cell(run, predictor, OVERALL, level, s) for level, chosen in groups for s in chosen])
         )
     return table
 
