@@ -14,50 +14,24 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from audioqual.deepaq.model import DeePAQModel
-from audioqual.errors import AudioInputError, AudioqualError
-from audioqual.io import AudioLoadOptions, load_audio, resample
+from audioqual.errors import AudioqualError
+from audioqual.io.pair import PairLoader, Score
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class LoadedAudio:
-    """Mono samples at the model's rate, and the file's own rate."""
-
-    path: str
-    samples: np.ndarray  # [T] float32
-    original_rate: int
-
-
-@dataclass
-class Score:
-    """One scored test signal: the distance, mapped scores, and any input adjustment made."""
-
-    distance: float
-    scores: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def row(self) -> dict:
-        """Flat output columns: distance, score (default mapping), score_<kind>, warning."""
-        row: dict = {"distance": self.distance, **self.scores}
-        row["warning"] = "; ".join(self.warnings)
-        return row
-
-
-class DeePAQScorer:
+class DeePAQScorer(PairLoader):
     """Embeds audio with a DeePAQ model and turns embedding distances into scores."""
 
     def __init__(self, model: DeePAQModel, device: str | torch.device | None = None, reference_cache_size: int = 64):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
-        self.load_options = AudioLoadOptions(sample_rate=None, channels="downmix")
         self.minimum_samples = model.backbone.minimum_samples()
         self._reference_embeddings: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._reference_cache_size = reference_cache_size
@@ -65,21 +39,6 @@ class DeePAQScorer:
     @property
     def sample_rate(self) -> int:
         return self.model.sample_rate
-
-    def load(self, path: str | Path, start_time: float | None = None, end_time: float | None = None) -> LoadedAudio:
-        """Decode a file (or its segment) to mono at the model's rate (raises AudioInputError naming the file)."""
-        samples, rate = load_audio(path, self.load_options, start_time, end_time)
-        samples = resample(samples, rate, self.sample_rate)[0]
-        return LoadedAudio(str(path), np.ascontiguousarray(samples, dtype=np.float32), rate)
-
-    def check_length(self, samples: np.ndarray, path: str | Path) -> np.ndarray:
-        """The samples, or AudioInputError naming the file when shorter than the model's receptive field."""
-        if samples.shape[0] < self.minimum_samples:
-            raise AudioInputError(
-                path, f"too short: {samples.shape[0] / self.sample_rate * 1000:.1f} ms ({samples.shape[0]} samples at "
-                f"{self.sample_rate} Hz); the model needs at least {self.minimum_samples / self.sample_rate * 1000:.1f} ms"
-            )
-        return samples
 
     def pad_short(self, samples: np.ndarray, name: str, warnings: list[str]) -> np.ndarray:
         """Zero-pad a clip shorter than the backbone's receptive field (noted in `warnings`)."""
@@ -121,30 +80,6 @@ class DeePAQScorer:
                 for i, embedding in zip(chunk, embeddings):
                     out[i] = embedding
         return np.stack(out) if out else np.zeros((0, self.model.embedding_dim), dtype=np.float32)
-
-    def align(self, reference: LoadedAudio, test: LoadedAudio) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Reference and test samples of equal length (the shorter one's), with notes on what was changed."""
-        warnings: list[str] = []
-        self.check_length(reference.samples, reference.path)  # before trimming: the error names the short file
-        self.check_length(test.samples, test.path)
-        if reference.original_rate != test.original_rate:
-            warnings.append(
-                f"reference is {reference.original_rate} Hz and test {test.original_rate} Hz: "
-                f"both resampled to {self.sample_rate} Hz"
-            )
-        ref, tst = reference.samples, test.samples
-        if ref.shape[0] != tst.shape[0]:
-            length = min(ref.shape[0], tst.shape[0])
-            warnings.append(
-                f"reference is {ref.shape[0] / self.sample_rate:.3f} s and test {tst.shape[0] / self.sample_rate:.3f} s "
-                f"long: both trimmed to {length / self.sample_rate:.3f} s"
-            )
-            ref, tst = ref[:length], tst[:length]
-        for message in warnings:
-            log.warning("%s vs %s: %s", test.path, reference.path, message)
-        ref = self.check_length(ref, reference.path)
-        tst = self.check_length(tst, test.path)
-        return ref, tst, warnings
 
     def compare_files(self, reference: str | Path, test: str | Path, start_time: float | None = None,
                       end_time: float | None = None) -> Score:

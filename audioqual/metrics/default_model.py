@@ -41,7 +41,7 @@ class DefaultModelMetric(PairMetric):
         )
 
     def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
-        from audioqual.deepaq.scorer import LoadedAudio
+        from audioqual.io.pair import LoadedAudio
 
         options = AudioLoadOptions(sample_rate=self.scorer.sample_rate, channels=ChannelPolicy.DOWNMIX)
         ref, _ = prepare_samples(reference, sample_rate, options, source="<reference>")
