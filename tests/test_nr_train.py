@@ -27,8 +27,8 @@ from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.probe import bottleneck, linear_probe_accuracy
 from audioqual.nr.scoring import load_scorer, predict_dataset
 from audioqual.nr.synthetic import make_spurious_dataset
-from audioqual.train.nr import add_arguments as add_nr_arguments
 from audioqual.train.nr import config_from_args, prepare_data, train_single
+from audioqual.train.options import add_nr_arguments
 from audioqual.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
