@@ -15,8 +15,7 @@ from audioqual.cli.main import COMMANDS
 HEAVY = ("torch", "transformers", "matplotlib", "sklearn", "pandas", "ray", "onnxruntime", "numba", "visqol", "umap")
 ROOT = Path(__file__).resolve().parents[1]
 # compare_cmd.py imports the DeePAQ scorer (torch) at module level; it is being rewritten on another branch
-KNOWN_SLOW = {"compare": "compare_cmd imports torch at module level (owned by the default-model work)",
-              "train": "train_cmd builds every trainer's options by importing its module (torch); not split yet"}
+KNOWN_SLOW = {"compare": "compare_cmd imports torch at module level (owned by the default-model work)"}
 
 
 def _heavy_after_help(command: str | None) -> list[str]:

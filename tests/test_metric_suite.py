@@ -189,3 +189,23 @@ def test_terminal_table_json_and_quiet(tmp_path, capsys):
     assert main([*args, "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_workers_give_the_serial_output_and_ray_is_refused_with_a_clear_message(tmp_path, capsys):
+    manifest = _write_pairs(tmp_path, with_nr_row=True)
+    with open(manifest, "a", newline="") as handle:
+        csv.writer(handle).writerow(["gone.wav", "ref0.wav", "missing"])
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"- {SNR}\n- name: {PEAK}\n- name: {PEAK}\n  label: half\n  scale: 0.5\n")
+    serial, parallel = tmp_path / "serial.csv", tmp_path / "parallel.csv"
+    assert main(["metric", "--suite", str(suite), "--manifest", str(manifest), "-o", str(serial)]) == 1
+    capsys.readouterr()
+    code = main(["metric", "--suite", str(suite), "--manifest", str(manifest), "-o", str(parallel), "--workers", "2"])
+    assert code == 1
+    assert "throughput:" in capsys.readouterr().out
+    rows = _read(parallel)
+    assert rows == _read(serial)  # same columns, values and errors, in input order
+    assert rows[0]["half_peak"] != "" and rows[2]["snr"] == "" and "gone.wav" in rows[3]["error"]
+    assert main(["metric", f"{SNR},{PEAK}", "--manifest", str(manifest), "-o", str(tmp_path / "ray.csv"),
+                 "--engine", "ray"]) == 2
+    assert "--engine ray takes a single metric" in capsys.readouterr().err

@@ -27,8 +27,8 @@ from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.probe import bottleneck, linear_probe_accuracy
 from audioqual.nr.scoring import load_scorer, predict_dataset
 from audioqual.nr.synthetic import make_spurious_dataset
-from audioqual.train.nr import add_arguments as add_nr_arguments
 from audioqual.train.nr import config_from_args, prepare_data, train_single
+from audioqual.train.options import add_nr_arguments
 from audioqual.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,8 +60,19 @@ def _config(synthetic, output: Path, *overrides: str) -> NRTrainConfig:
     return load_config(NRTrainConfig, None, base + list(overrides))
 
 
+SEEDS = range(5)
+
+
 def test_every_strategy_trains_and_dat_source_hides_the_planted_source(synthetic, tmp_path):
-    long_run = ["optim.lr=0.001", "optim.epochs=100", "optim.select_best=false"]
+    """DAT-Source (lambda 0.5) hides the planted source signature from h, over 5 seeds.
+
+    40 epochs at lr 0.002 per run (10 runs: about 1.5x the former single-seed pair at 100 epochs). Seeds 0-4
+    (linear-probe source accuracy of h on the training clips): baseline 0.81-0.95 (mean 0.89), DAT-Source
+    0.68-0.89, gap 0.07-0.13 (mean 0.10). Asserted: mean gap > 0.05, a positive gap for at least 4 of 5 seeds,
+    and a mean baseline accuracy > 0.8 (chance: 1/3), i.e. the signature is there to hide.
+    """
+    epochs = 40
+    long_run = ["optim.lr=0.002", f"optim.epochs={epochs}", "optim.select_best=false"]
     config = _config(synthetic, tmp_path / "baseline", *long_run)
     prepared = prepare_data(config, progress=False)
     assert len(prepared.train_items) == 240 and len(prepared.valid_items) == 60
@@ -70,17 +81,20 @@ def test_every_strategy_trains_and_dat_source_hides_the_planted_source(synthetic
     sources = np.array([i.source for i in prepared.train_items])
     probe_set = FeatureDataset(prepared.features, train_ids)
 
-    probe = {}
-    for name, domains in (("baseline", "[]"), ("dat_source", "[{strategy: source}]")):
-        run = _config(synthetic, tmp_path / name, *long_run, f"name={name}", f"domains={domains}")
-        outcome = train_single(run, prepared, tmp_path / name, progress=False)
-        model = NoReferenceModel.from_pretrained(outcome.model_dir)
-        probe[name] = linear_probe_accuracy(bottleneck(model, probe_set), sources)
-        assert len(outcome.result.history) == 100
-    # the planted signature: the baseline's h gives the source away, DAT-Source (lambda 0.5) hides much of it
-    assert probe["baseline"] > 0.85
-    assert probe["dat_source"] < probe["baseline"] - 0.08, probe
-    print(f"linear-probe source accuracy of h: {probe}")
+    probe = {"baseline": [], "dat_source": []}
+    for seed in SEEDS:
+        for name, domains in (("baseline", "[]"), ("dat_source", "[{strategy: source}]")):
+            out = tmp_path / f"{name}_seed{seed}"
+            run = _config(synthetic, out, *long_run, f"name={name}", f"domains={domains}", f"seed={seed}")
+            outcome = train_single(run, prepared, out, progress=False)
+            model = NoReferenceModel.from_pretrained(outcome.model_dir)
+            probe[name].append(linear_probe_accuracy(bottleneck(model, probe_set), sources))
+            assert len(outcome.result.history) == epochs
+    baseline, dat_source = np.array(probe["baseline"]), np.array(probe["dat_source"])
+    gaps = baseline - dat_source
+    print(f"linear-probe source accuracy of h per seed: {probe}")
+    assert baseline.mean() > 0.8, probe  # the baseline's h gives the source away
+    assert gaps.mean() > 0.05 and (gaps > 0).sum() >= 4, probe
 
     variants = {
         "dat_kmeans4": ('[{strategy: "kmeans:4"}]', []),

@@ -27,7 +27,6 @@ import sys
 from audioqual.data.journal import check_output
 from audioqual.data.manifest import load_entries, write_manifest
 from audioqual.errors import AudioqualError
-from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-song", action="store_true",
                         help="FAD of each test file against the whole reference set (written to -o)")
     parser.add_argument("-o", "--output", help="per-song output (.csv or .jsonl): the test rows plus `fad` and `error`")
-    parser.add_argument("--cache", default=str(DEFAULT_CACHE_DIR), help="feature cache folder (default: %(default)s)")
+    parser.add_argument("--cache", help="feature cache folder (default: $AUDIOQUAL_CACHE or ~/.cache/audioqual/features)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips of equal length per forward pass")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
@@ -49,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from audioqual.backbones import Backbone
     from audioqual.baselines.fad import FrechetAudioDistance
+    from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
 
     if args.per_song and not args.output:
         raise AudioqualError("--per-song needs -o/--output (one row per test file)")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.device != "cpu":
         backbone = backbone.to(args.device)
-    fad = FrechetAudioDistance(backbone, layer=args.layer, cache=FeatureCache(args.cache), batch_size=args.batch_size)
+    fad = FrechetAudioDistance(backbone, layer=args.layer, cache=FeatureCache(args.cache or DEFAULT_CACHE_DIR), batch_size=args.batch_size)
     summary = {"backbone": backbone.name, "layer": fad.layer, "reference_files": len(reference),
                "test_files": len(test)}
     if args.per_song:

@@ -20,23 +20,29 @@ import importlib
 import sys
 from types import ModuleType
 
-TRAINERS: dict[str, tuple[str, str]] = {
+TRAINERS: dict[str, tuple[str, str, str]] = {
     "nr": (
         "audioqual.train.nr",
+        "add_nr_arguments",
         "no-reference MOS predictor (MultiGauss or Audiobox-Aesthetics head + domain-adversarial training)",
     ),
-    "deepaq": ("audioqual.train.deepaq", "DeePAQ full-reference / non-matching-reference metric"),
+    "deepaq": (
+        "audioqual.train.deepaq",
+        "add_deepaq_arguments",
+        "DeePAQ full-reference / non-matching-reference metric",
+    ),
 }
-"""Subcommand -> (module, summary). The module defines `add_arguments(parser)` and `run(args) -> int`."""
+"""Subcommand -> (module, options function, summary). The module defines `run(args) -> int` and imports torch;
+the options function, in audioqual.train.options, does not, so `audioqual train --help` stays light."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from audioqual.train import options
+
     subparsers = parser.add_subparsers(dest="trainer", metavar="MODEL", required=True)
-    for name, (module_name, summary) in TRAINERS.items():
+    for name, (_, options_function, summary) in TRAINERS.items():
         sub = subparsers.add_parser(name, help=summary, description=summary)
-        module = _trainer_module(module_name)
-        if module is not None:
-            module.add_arguments(sub)
+        getattr(options, options_function)(sub)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -195,7 +195,7 @@ def pair_keys(metric: str, scorer: PairMetric, options: dict[str, Any], ids: Seq
 
 @dataclass(frozen=True)
 class MetricRowJob:
-    """Picklable factory of a per-pair processor for distributed engines (metric built once per worker)."""
+    """Picklable factory of a per-pair processor for Ray actors and worker processes (metric built once per worker)."""
 
     metric: str
     options: tuple[tuple[str, Any], ...] = ()
@@ -205,7 +205,7 @@ class MetricRowJob:
         return lambda item: score_one(scorer, Pair(**item))
 
 
-_WORKER_METRIC: PairMetric | None = None
+_WORKER_PROCESS: Callable[[dict[str, Any]], Any] | None = None
 
 
 def _die_with_parent(parent_pid: int, interval: float = 0.5) -> None:
@@ -238,14 +238,15 @@ def _die_with_parent(parent_pid: int, interval: float = 0.5) -> None:
     threading.Thread(target=watch, name="audioqual-parent-watch", daemon=True).start()
 
 
-def _init_worker(name: str, options: dict[str, Any], parent_pid: int | None = None) -> None:
-    """Build the worker's metric, then hold every thread pool it loaded to one thread (workers are the parallelism)."""
-    global _WORKER_METRIC
+def _init_worker(job: Callable[[], Callable[[dict[str, Any]], Any]], parent_pid: int | None = None) -> None:
+    """Build the worker's processor (`job()`: its metrics), then hold every thread pool it loaded to one thread
+    (workers are the parallelism)."""
+    global _WORKER_PROCESS
     from threadpoolctl import threadpool_limits
 
     if parent_pid is not None:
         _die_with_parent(parent_pid)
-    _WORKER_METRIC = create(name, **options)
+    _WORKER_PROCESS = job()
     threadpool_limits(1)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
@@ -255,24 +256,27 @@ class WorkerError(AudioqualError):
     """An error raised while scoring in a worker, carried back as plain text."""
 
 
-def _score_in_worker(pair: Pair) -> dict[str, float]:
-    """Score in a worker; errors come back as WorkerError, which always pickles.
+def _score_in_worker(item: dict[str, Any]) -> Any:
+    """Score one pair (a Pair as a dict) in a worker; errors come back as WorkerError, which always pickles.
 
     An exception that cannot be unpickled in the parent (one whose __init__
     takes other arguments than its message) would break the whole pool.
     """
-    if _WORKER_METRIC is None:
+    if _WORKER_PROCESS is None:
         raise WorkerError("worker metric was not initialised")
     try:
-        return score_one(_WORKER_METRIC, pair)
+        return _WORKER_PROCESS(item)
     except AudioqualError as err:
         raise WorkerError(str(err)) from None
     except Exception as err:  # noqa: BLE001 - recorded per pair, same text as run_batch writes in-process
         raise WorkerError(f"{type(err).__name__}: {err}") from None
 
 
-class _PoolScorer:
+class PoolScorer:
     """run_batch's `process` for parallel work: results come from a process pool, in input order.
+
+    `job` is a picklable factory (MetricRowJob, or a suite's job) that each worker calls once to build
+    its processor of pairs given as dicts; workers die with this process.
 
     Every pending pair is submitted up front. If a worker dies (killed,
     segfault), the pair being waited for is re-scored alone in a fresh pool:
@@ -280,8 +284,9 @@ class _PoolScorer:
     remaining pairs are resubmitted and the job goes on.
     """
 
-    def __init__(self, metric: str, options: dict[str, Any], workers: int, todo: list[tuple[str, Pair]]):
-        self.metric, self.options, self.workers = metric, options, workers
+    def __init__(self, job: Callable[[], Callable[[dict[str, Any]], Any]], workers: int,
+                 todo: list[tuple[str, Pair]]):
+        self.job, self.workers = job, workers
         self.todo = todo
         self.position = {item_id: i for i, (item_id, _) in enumerate(todo)}
         self.pool: ProcessPoolExecutor | None = None
@@ -290,15 +295,15 @@ class _PoolScorer:
     def _new_pool(self, size: int) -> ProcessPoolExecutor:
         self.close()
         self.pool = ProcessPoolExecutor(max_workers=max(1, min(self.workers, size)), mp_context=get_context("spawn"),
-                                        initializer=_init_worker, initargs=(self.metric, self.options, os.getpid()))
+                                        initializer=_init_worker, initargs=(self.job, os.getpid()))
         return self.pool
 
     def _submit_from(self, first: int) -> None:
         rest = self.todo[first:]
         pool = self._new_pool(len(rest))
-        self.futures = {item_id: pool.submit(_score_in_worker, pair) for item_id, pair in rest}
+        self.futures = {item_id: pool.submit(_score_in_worker, asdict(pair)) for item_id, pair in rest}
 
-    def __call__(self, item: tuple[str, Pair]) -> dict[str, float]:
+    def __call__(self, item: tuple[str, Pair]) -> Any:
         item_id, pair = item
         if self.pool is None:
             self._submit_from(0)
@@ -307,7 +312,7 @@ class _PoolScorer:
         except BrokenProcessPool:
             log.warning("a worker process died; scoring %s alone to find out whether it is the cause", pair.test)
         try:
-            return self._new_pool(1).submit(_score_in_worker, pair).result()
+            return self._new_pool(1).submit(_score_in_worker, asdict(pair)).result()
         except BrokenProcessPool as err:
             raise AudioqualError(f"{pair.test}: the worker process crashed (killed or segfault) on this pair") from err
         finally:
@@ -347,10 +352,10 @@ def score_pairs(
     description = f"{metric} on {Path(manifest).name}"
     scorer = create(metric, **metric_options)  # fails here, before any work, when the metric cannot be built
     keys = pair_keys(metric, scorer, metric_options, ids, pairs)
+    job = MetricRowJob(metric, tuple(sorted(metric_options.items())))
     if engine == "ray":
         from audioqual.distributed.ray_engine import run_ray
 
-        job = MetricRowJob(metric, tuple(sorted(metric_options.items())))
         ray_items = [(item_id, asdict(pair)) for item_id, pair in zip(ids, pairs)]
         return run_ray(ray_items, job, output, base_rows, workers=workers, address=ray_address,
                        retry_failed=retry_failed, keys=keys)
@@ -358,7 +363,7 @@ def score_pairs(
         return run_batch(items, lambda item: score_one(scorer, item[1]), output, base_rows, description,
                          retry_failed, keys)
     todo = [(item_id, item[1]) for item_id, item in pending_items(BatchJournal(output), items, retry_failed, keys)]
-    pool_scorer = _PoolScorer(metric, metric_options, workers, todo)
+    pool_scorer = PoolScorer(job, workers, todo)
     try:
         return run_batch(items, pool_scorer, output, base_rows, description, retry_failed, keys)
     finally:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from audioqual.data.hashing import input_hash, result_key
 from audioqual.data.journal import BatchJournal, call_safely, check_output, pending_items
 from audioqual.errors import AudioqualError
 from audioqual.metrics.base import PairMetric
-from audioqual.metrics.pairs import Pair, PairAudio, pair_ids, read_pairs, score_one
+from audioqual.metrics.pairs import Pair, PairAudio, PoolScorer, pair_ids, read_pairs, score_one
 from audioqual.metrics.registry import create
 
 log = logging.getLogger(__name__)
@@ -161,8 +161,27 @@ class SuiteRun:
     scored: dict[str, int]  # label -> pairs scored this run
 
 
+PairMeasurement = dict[str, tuple[dict[str, float] | None, str | None, float]]
+"""label -> (its scores or None, its error or None, seconds spent); metrics skipped on the row are absent."""
+
+
+@dataclass(frozen=True)
+class SuiteRowJob:
+    """Picklable factory of a worker's processor: builds the suite's metrics once, measures pairs given as dicts."""
+
+    entries: tuple[SuiteEntry, ...]
+
+    def __call__(self) -> Callable[[dict[str, Any]], PairMeasurement]:
+        scorer = SuiteScorer([(entry, create(entry.name, **entry.options)) for entry in self.entries])
+        return lambda item: scorer.measure(Pair(**item))
+
+
 class SuiteScorer:
-    """Scores one pair with every metric of a suite, sharing decoded audio; keeps per-metric time."""
+    """Scores one pair with every metric of a suite, sharing decoded audio; keeps per-metric time.
+
+    `measure` computes (in this process or a worker), `assemble` turns a measurement into the output
+    row here, so output columns are named the same whichever process measured.
+    """
 
     def __init__(self, metrics: Sequence[tuple[SuiteEntry, PairMetric]]):
         self.metrics = list(metrics)
@@ -172,20 +191,31 @@ class SuiteScorer:
 
     def __call__(self, pair: Pair) -> tuple[dict[str, float], str | None]:
         """(row of every metric's outputs, error text of the metrics that failed, or None)."""
-        audio, row, errors = PairAudio(pair), {}, []
+        return self.assemble(self.measure(pair))
+
+    def measure(self, pair: Pair) -> PairMeasurement:
+        """Every applicable metric's scores (or error) on the pair, with the seconds each took."""
+        audio, measured = PairAudio(pair), {}
         for entry, metric in self.metrics:
             if pair.reference is None and metric.info.needs_reference:
                 continue  # full-reference metric on a row without reference: left empty
             start = time.perf_counter()
             scores, error = call_safely(lambda p: score_one(metric, p, audio), pair, pair.test)
-            self.seconds[entry.label] += time.perf_counter() - start
-            self.scored[entry.label] += 1
+            measured[entry.label] = (scores, error, time.perf_counter() - start)
+        return measured
+
+    def assemble(self, measured: PairMeasurement) -> tuple[dict[str, float], str | None]:
+        """(output row, error text of the metrics that failed, or None) of a measurement; counts time per metric."""
+        row, errors = {}, []
+        for label, (scores, error, seconds) in measured.items():
+            self.seconds[label] += seconds
+            self.scored[label] += 1
             if error is not None:
-                errors.append(f"{entry.label}: {error}")
+                errors.append(f"{label}: {error}")
                 continue
-            self.keys[entry.label].update(scores)
+            self.keys[label].update(scores)
             for key, value in scores.items():
-                row[self.column(entry.label, key)] = value
+                row[self.column(label, key)] = value
         return row, "; ".join(errors) or None
 
     def column(self, label: str, key: str) -> str:
@@ -209,12 +239,17 @@ def score_suite(
     entries: Sequence[SuiteEntry],
     retry_failed: bool = False,
     progress: bool = True,
+    workers: int = 1,
 ) -> SuiteRun:
     """Score every pair of `manifest` with every metric of `entries` in one pass; write `output` (CSV/JSONL).
 
     Journalled like every batch job: a re-run with the same output resumes, and a changed metric list,
-    option or input recomputes the rows it affects.
+    option or input recomputes the rows it affects. With `workers` > 1, pairs are measured by a process
+    pool (every worker holds every metric, one thread each; pairs.PoolScorer) and journalled in input
+    order: the output is that of a serial run. Time per metric is then summed over the workers.
     """
+    if workers < 1:
+        raise AudioqualError(f"workers must be >= 1, got {workers}")
     check_output(output, manifest)
     _, rows, pairs = read_pairs(manifest, require_reference=False)
     ready = preflight(entries, pairs)
@@ -233,16 +268,29 @@ def score_suite(
     journal = BatchJournal(output)
     todo = pending_items(journal, list(zip(ids, pairs)), retry_failed, keys)
     scorer = SuiteScorer(ready.metrics)
+    pool = PoolScorer(SuiteRowJob(tuple(entries)), workers, todo) if workers > 1 and todo else None
     labels = ", ".join(entry.label for entry in entries)
-    with tqdm(todo, desc=f"{labels} on {Path(manifest).name}", unit="pair", disable=not progress or None) as bar:
-        for item_id, pair in bar:
-            row, error = scorer(pair)
-            journal.record(item_id, row=row, error=error)
-            bar.set_postfix_str(scorer.throughput(), refresh=False)
+    try:
+        with tqdm(todo, desc=f"{labels} on {Path(manifest).name}", unit="pair", disable=not progress or None) as bar:
+            for item_id, pair in bar:
+                row, error = scorer(pair) if pool is None else _pool_row(pool, scorer, item_id, pair)
+                journal.record(item_id, row=row, error=error)
+                bar.set_postfix_str(scorer.throughput(), refresh=False)
+    finally:
+        if pool is not None:
+            pool.close()
     journal.finalize(ids, dict(zip(ids, rows)))
     return SuiteRun(journal, headline_columns(scorer),
                     {entry.label: metric.info.higher_is_better for entry, metric in ready.metrics},
                     scorer.seconds, scorer.scored)
+
+
+def _pool_row(pool: PoolScorer, scorer: SuiteScorer, item_id: str, pair: Pair) -> tuple[dict[str, float], str | None]:
+    """The pair's row measured in the pool; a worker that crashed on it (alone, too) fails the whole row."""
+    try:
+        return scorer.assemble(pool((item_id, pair)))
+    except AudioqualError as err:
+        return {}, str(err)
 
 
 def headline_columns(scorer: SuiteScorer) -> dict[str, str]:

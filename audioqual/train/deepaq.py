@@ -3,9 +3,9 @@
   audioqual train deepaq --config configs/deepaq_lora.yaml [key=value ...]
 
 `audioqual train deepaq` (audioqual/cli/train_cmd.py) calls `cli_train`: a run
-whose <output_dir>/last holds a checkpoint resumes from it. `add_arguments` /
-`run` are the same entry point with explicit --resume and --fit-mapping MODEL_DIR
-(fit only the distance mapping of a saved model).
+whose <output_dir>/last holds a checkpoint resumes from it. `run` is the same entry point with
+explicit --resume and --fit-mapping MODEL_DIR (fit only the distance mapping of a saved model); its
+options are audioqual.train.options.add_deepaq_arguments (importable without torch).
 
 The model is saved to <output_dir>/best (best validation RnC loss) and
 <output_dir>/last; when `mapping.manifest` is set, the cubic/MLP mappings are
@@ -23,17 +23,6 @@ from audioqual.deepaq.calibration import calibrate
 from audioqual.deepaq.config import DeePAQTrainingConfig
 from audioqual.deepaq.model import DeePAQModel
 from audioqual.deepaq.training import STATE_FILE, train_deepaq
-
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `audioqual train deepaq`."""
-    parser.add_argument("--config", help="YAML config (see configs/deepaq_*.yaml)")
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.batch_size=16 model.adaptation=full")
-    parser.add_argument("--resume", action="store_true", help="continue from <output_dir>/last if it exists")
-    parser.add_argument("--fit-mapping", metavar="MODEL_DIR", help="only fit the distance mapping of a saved model")
-    parser.add_argument("--device", help="cpu, cuda, ... (default: GPU when present)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def load_training_config(path: str | None, overrides: list[str]) -> DeePAQTrainingConfig:

@@ -1,25 +1,8 @@
-"""`audioqual train nr`: train the no-reference multi-aspect MOS predictor with DAT.
+"""Training pipeline of `audioqual train nr` (its options and --help text: audioqual.train.options).
 
-  audioqual train nr --config configs/nr_dat_source.yaml data.train=train.jsonl
-  audioqual train nr --backbone aesthetics data.train=train.jsonl 'domains=[{strategy: source}]'
-  audioqual train nr --config configs/nr_aesthetics.yaml --backbone /models/checkpoint.pt
-
-Pipeline: read the rating manifests -> load the backbone (through the head's
-loader: Meta's Audiobox-Aesthetics checkpoints for the aesthetics head) ->
-extract (or reuse cached) features of the frozen backbone (features heads;
-waveform heads read whole clips) -> define domains for every adversarial
-branch (source field, K-means on utterance embeddings, random) -> build head +
-branches, fit the head's target normalisation -> train (resumable) -> save the
-best model (by validation task loss) with its domain labels, and the
-validation metrics per aspect. With `runs` in the config, several variants are
-trained on the same data and the best one per aspect (validation SRCC) is
-combined into an aspect-specific router.
-
-`--backbone aesthetics` starts from Meta's released model: it stands for
-`head.name=aesthetics features.backbone=facebook/audiobox-aesthetics` and,
-without --config, seed 000's recipe for that architecture (lr 1e-5, batch 16,
-200 epochs). `--backbone DIR_OR_HUB_ID` sets `features.backbone`, `--head NAME`
-sets `head.name`; KEY=VALUE overrides are applied last and win.
+Read the rating manifests -> load the backbone -> extract (or reuse cached) features -> define domains
+for every adversarial branch -> build head + branches -> train (resumable) -> save the best model with
+its domain labels and validation metrics; with `runs`, several variants and an aspect-specific router.
 """
 
 from __future__ import annotations
@@ -53,6 +36,7 @@ from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.registry import head_factory
 from audioqual.nr.scoring import predict_dataset
 from audioqual.nr.selection import AspectRouter, aspect_metric, select_per_aspect, selection_systems
+from audioqual.train.options import cli_overrides
 from audioqual.train.trainer import DistributedContext, Trainer, TrainResult, distributed_context, seed_everything
 
 log = logging.getLogger(__name__)
@@ -85,42 +69,6 @@ class RunOutcome:
     valid_predictions: np.ndarray
 
 
-@dataclass(frozen=True)
-class BackbonePreset:
-    """What `--backbone NAME` stands for: a head, its starting model and (without --config) its recipe."""
-
-    head: str
-    backbone: str
-    recipe: tuple[str, ...] = ()  # overrides applied only when no config file is given
-
-
-BACKBONE_PRESETS: dict[str, BackbonePreset] = {
-    # Meta's released model; seed 000's recipe for this architecture (as configs/nr_aesthetics*.yaml)
-    "aesthetics": BackbonePreset(
-        head="aesthetics",
-        backbone="facebook/audiobox-aesthetics",
-        recipe=("optim.lr=1.0e-5", "optim.batch_size=16", "optim.epochs=200", "optim.weight_decay=0.0"),
-    ),
-}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `audioqual train nr`."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--config", "-c", help="YAML config file, e.g. configs/nr_*.yaml (defaults apply without one)")
-    presets = ", ".join(f"'{name}' ({p.head} head from {p.backbone})" for name, p in BACKBONE_PRESETS.items())
-    parser.add_argument(
-        "--backbone",
-        metavar="DIR_OR_HUB_ID",
-        help=f"the backbone to start from (sets features.backbone): a hub id or directory, or a preset: {presets}; "
-        "the aesthetics head also takes Meta's checkpoint.pt. A directory named like a preset: write ./NAME",
-    )
-    parser.add_argument("--head", metavar="NAME", help="quality head (sets head.name): multigauss, aesthetics, ...")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.epochs=5")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-
-
 def run(args: argparse.Namespace) -> int:
     """Train as the arguments say; prints where the model went."""
     output = train_nr(config_from_args(args), progress=not args.quiet)
@@ -132,27 +80,6 @@ def config_from_args(args: argparse.Namespace) -> NRTrainConfig:
     """The run's config: --config file, then --backbone / --head, then KEY=VALUE overrides."""
     overrides = cli_overrides(args.config, list(args.overrides), backbone=args.backbone, head=args.head)
     return load_config(NRTrainConfig, args.config, overrides)
-
-
-def cli_overrides(
-    config_path: str | None, overrides: list[str], backbone: str | None = None, head: str | None = None
-) -> list[str]:
-    """`--backbone` / `--head` as key=value overrides, followed by the explicit ones (which win)."""
-    expanded: list[str] = []
-    preset = BACKBONE_PRESETS.get(backbone) if backbone else None
-    if preset is not None:
-        if head and head != preset.head:
-            raise AudioqualError(
-                f"--backbone {backbone} starts the {preset.head} head; it cannot go with --head {head}"
-            )
-        if config_path is None:
-            expanded += preset.recipe
-        head, backbone = preset.head, preset.backbone
-    if backbone:
-        expanded.append(f"features.backbone={json.dumps(backbone)}")
-    if head:
-        expanded.append(f"head.name={json.dumps(head)}")
-    return expanded + list(overrides)
 
 
 def train_nr(config: NRTrainConfig, progress: bool = True, stop_after_epoch: int | None = None) -> Path:
