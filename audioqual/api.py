@@ -125,20 +125,23 @@ _LOADED: dict[tuple, FullReferenceModel | NoReferenceModel] = {}
 
 def load_model(name_or_dir: str | Path | None = "default", device: str | None = None
                ) -> FullReferenceModel | NoReferenceModel:
-    """"default" (or None): the default full-reference model; a directory: a DeePAQ or no-reference model.
+    """A model name ("default" or None: the default full-reference model; "default-v1") or a model directory
+    (NSIM fusion, DeePAQ or no-reference).
 
     Models are kept loaded: a second call with the same arguments returns the same object.
     """
+    from audioqual.models.registry import NAMED_MODELS
+
     key = (None if name_or_dir in (None, "default") else str(name_or_dir), device)
     if key not in _LOADED:
-        directory = None if key[0] is None else Path(key[0])
-        if directory is None or (directory / "deepaq.json").is_file():
-            _LOADED[key] = FullReferenceModel(directory, device)
+        directory = None if key[0] is None or key[0] in NAMED_MODELS else Path(key[0])
+        if directory is None or any((directory / name).is_file() for name in ("deepaq.json", "fusion.json")):
+            _LOADED[key] = FullReferenceModel(key[0], device)
         elif (directory / "config.json").is_file():
             _LOADED[key] = NoReferenceModel(directory, device or "auto")
         else:
-            raise ModelLoadError(f"{name_or_dir}: not a model directory (no deepaq.json or config.json); "
-                                 "give 'default' or the folder of a model trained with `audioqual train`")
+            raise ModelLoadError(f"{name_or_dir}: not a model directory (no fusion.json, deepaq.json or config.json); "
+                                 f"give a model name ({', '.join(NAMED_MODELS)}) or the folder of a trained model")
     return _LOADED[key]
 
 

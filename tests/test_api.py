@@ -10,8 +10,7 @@ import pytest
 import soundfile as sf
 
 import audioqual as aq
-from audioqual.deepaq import load_model
-from audioqual.deepaq.scorer import DeePAQScorer
+from audioqual.models.registry import load_fr_scorer
 from audioqual.errors import AudioqualError, ModelLoadError
 from audioqual.metrics.pairs import Pair, score_one
 from audioqual.metrics.registry import create
@@ -39,7 +38,7 @@ def pair_files(tmp_path):
 
 def test_compare_on_files_equals_the_compare_command_scorer(pair_files):
     ref_path, deg_path, ref, deg = pair_files
-    expected = DeePAQScorer(load_model()).compare_files(ref_path, deg_path)
+    expected = load_fr_scorer().compare_files(ref_path, deg_path)
     result = aq.compare(ref_path, str(deg_path))
     assert isinstance(result, aq.Comparison)
     assert result.distance == expected.distance

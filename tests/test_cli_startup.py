@@ -14,8 +14,6 @@ from audioqual.cli.main import COMMANDS
 
 HEAVY = ("torch", "transformers", "matplotlib", "sklearn", "pandas", "ray", "onnxruntime", "numba", "visqol", "umap")
 ROOT = Path(__file__).resolve().parents[1]
-# compare_cmd.py imports the DeePAQ scorer (torch) at module level; it is being rewritten on another branch
-KNOWN_SLOW = {"compare": "compare_cmd imports torch at module level (owned by the default-model work)"}
 
 
 def _heavy_after_help(command: str | None) -> list[str]:
@@ -29,6 +27,17 @@ def _heavy_after_help(command: str | None) -> list[str]:
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_imports_no_heavy_library(command):
-    if command in KNOWN_SLOW:
-        pytest.xfail(KNOWN_SLOW[command])
     assert _heavy_after_help(command) == []
+
+
+def test_compare_with_the_default_model_imports_no_torch(tmp_path):
+    """The default model runs on numpy alone, so `audioqual compare` in a fresh process starts fast."""
+    examples = ROOT / "audioqual" / "models" / "examples"
+    code = ("import sys, json\nfrom audioqual.cli.main import main\n"
+            f"code = main(['compare', '--ref', {str(examples / 'reference.flac')!r}, {str(examples / 'mp3_32k.flac')!r}])\n"
+            f"print(json.dumps([code, [m for m in {HEAVY!r} if m in sys.modules]]), file=sys.stderr)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    exit_code, heavy = json.loads(done.stderr.strip().splitlines()[-1])
+    assert exit_code == 0 and heavy == []
+    assert json.loads(done.stdout)["score"] > 1.0

@@ -12,6 +12,7 @@ from conftest import tone
 from audioqual.cli.main import main
 from audioqual.deepaq.model import DeePAQModel
 from audioqual.deepaq.scorer import DeePAQScorer
+from audioqual.models.registry import NAMED_MODELS
 from audioqual.io import save_audio
 
 
@@ -82,10 +83,10 @@ def test_nmr_mode_with_reference_folder(model_dir, audio, wav_folder, tmp_path, 
 
 def test_no_default_model_is_a_clear_error(monkeypatch, audio, tmp_path, capsys):
     ref, deg, _ = audio
-    monkeypatch.setattr("audioqual.deepaq.DEFAULT_MODEL", tmp_path / "no_model_here")
+    monkeypatch.setitem(NAMED_MODELS, "default", tmp_path / "no_model_here")
     assert main(["compare", "--ref", str(ref), str(deg)]) == 2
     err = capsys.readouterr().err
-    assert "no default DeePAQ model is installed" in err and "--model" in err
+    assert "packaged model 'default' is missing" in err and "--model" in err
 
 
 def test_argument_errors(model_dir, audio, capsys):

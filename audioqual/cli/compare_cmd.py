@@ -1,15 +1,16 @@
-"""Full-reference and non-matching-reference quality with a DeePAQ model.
+"""Full-reference quality with the default model (NSIM fusion), or any model; non-matching references with DeePAQ.
 
   audioqual compare --ref REF.wav DEG.wav [DEG2.wav ...]
   audioqual compare --manifest pairs.csv -o out.csv        (columns test,reference; others passed through)
   audioqual compare --nmr-refs CLEAN_DIR_OR_MANIFEST DEG.wav ... | --manifest tests.csv -o out.csv
 
 Manifest rows may give start_time/end_time (seconds): that segment of both
-files is scored. Output columns: distance (Euclidean embedding distance; larger = more
-degraded), score / score_cubic / score_mlp (subjective scale, when the model
-has a mapping fitted for this reference mode), warning (length or rate
-adjustments), error. Reference and test of different lengths are trimmed to
-the shorter, different rates are resampled. Batch runs with -o are journalled:
+files is scored. Output columns: distance (larger = more degraded), score
+(the model's subjective scale), the model's other outputs (the default
+model: similarity, nsim_low/mid/high, interference_db, distortion_db; a
+DeePAQ model: score_cubic / score_mlp), warning (length or rate
+adjustments), error. Different rates are resampled; a DeePAQ model trims
+the longer signal to the shorter, the default model aligns patch by patch. Batch runs with -o are journalled:
 re-running resumes, and a bad file is recorded in its row without stopping
 the job. Without --model the installed default model is used. --engine ray
 spreads a batch over Ray actors (several machines) with the same output.
@@ -23,20 +24,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from audioqual.cli.engine_args import add_engine_arguments
 from audioqual import __version__
+from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.cli.exit_codes import OK, ROWS_FAILED, report_batch
 from audioqual.data.hashing import input_hash, result_key
 from audioqual.data.journal import check_output, run_batch
 from audioqual.data.manifest import finite_or_null, read_manifest
-from audioqual.deepaq import DEFAULT_MODEL, load_model
-from audioqual.deepaq.jobs import CompareRowJob
-from audioqual.deepaq.reference_set import build_reference_set, reference_paths
-from audioqual.deepaq.scorer import DeePAQScorer
-from audioqual.distributed.ray_engine import run_ray
 from audioqual.errors import AudioqualError, ManifestError
-from audioqual.features import FeatureCache
-from audioqual.features.cache import DEFAULT_CACHE_DIR
+from audioqual.models.registry import NAMED_MODELS, load_fr_scorer, resolve_fr_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,10 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", help="CSV/JSONL with a `test` column (and `reference` for full reference)")
     parser.add_argument("--nmr-refs", help="folder or manifest of clean references: non-matching-reference mode")
     parser.add_argument("-o", "--output", help="output CSV/JSONL (journalled and resumable)")
-    parser.add_argument("--model", help="DeePAQ model directory (default: the installed default model)")
+    parser.add_argument("--model", help=f"model name ({', '.join(NAMED_MODELS)}) or directory (default: default)")
     parser.add_argument("--backbone", help="local directory of the backbone the model references (offline use)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: GPU when present)")
-    parser.add_argument("--cache-dir", help=f"cache of reference-set embeddings (default {DEFAULT_CACHE_DIR})")
+    parser.add_argument("--cache-dir", help="cache of reference-set embeddings (default: the feature cache)")
     parser.add_argument("--retry-failed", action="store_true", help="redo rows that failed in an earlier run")
     parser.add_argument("--workers", type=int, default=2, help="Ray actors with --engine ray (each loads the model once)")
     add_engine_arguments(parser)
@@ -81,7 +76,7 @@ def _pairs(args: argparse.Namespace) -> list[Item]:
 def model_token(model: str | None, backbone: str | None) -> str:
     """Digest of the model that scores: every file of its directory (weights, mapping, config), and --backbone."""
     parts = []
-    for source in (model or str(DEFAULT_MODEL), backbone):
+    for source in (str(resolve_fr_model(model)), backbone):
         path = Path(source) if source else None
         if path is not None and path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())
@@ -95,6 +90,8 @@ def item_keys(args: argparse.Namespace, items: list[Item]) -> dict[str, str]:
     """Journal key of every row: contents of test and reference, segment, model, reference set, version."""
     nmr = None
     if args.nmr_refs is not None:
+        from audioqual.deepaq.reference_set import reference_paths
+
         nmr = sorted(input_hash(path) for path in reference_paths(args.nmr_refs))
     job = ["deepaq-compare", __version__, model_token(args.model, args.backbone), nmr]
     return {
@@ -117,9 +114,16 @@ def run(args: argparse.Namespace) -> int:
     keys = item_keys(args, items) if args.output else {}
     if args.engine == "ray":
         return _run_on_ray(args, items, keys)
-    scorer = DeePAQScorer(load_model(args.model, args.backbone), device=args.device)
+    scorer = load_fr_scorer(args.model, args.backbone, args.device)
     references = None
     if args.nmr_refs is not None:
+        from audioqual.deepaq.reference_set import build_reference_set
+        from audioqual.features import FeatureCache
+        from audioqual.features.cache import DEFAULT_CACHE_DIR
+
+        if not scorer.non_matching_reference:
+            raise AudioqualError(f"--nmr-refs: the model {resolve_fr_model(args.model)} compares a test with its own "
+                                 "reference only; use a DeePAQ model (--model default-v1 or your own)")
         cache = FeatureCache(args.cache_dir or DEFAULT_CACHE_DIR)
         reference_set = build_reference_set(scorer, args.nmr_refs, cache)
         references = reference_set.embeddings
@@ -162,6 +166,9 @@ def _run_on_ray(args: argparse.Namespace, items: list[Item], keys: dict[str, str
     """The -o batch path on Ray actors: same journal, same output columns."""
     if not args.output:
         raise AudioqualError("--engine ray needs -o/--output (the journal that makes the run resumable)")
+    from audioqual.deepaq.jobs import CompareRowJob
+    from audioqual.distributed.ray_engine import run_ray
+
     job = CompareRowJob(args.model, args.backbone, args.device, args.nmr_refs, args.cache_dir)
     journal = run_ray(
         [(item_id, {"test": test, "reference": reference, "start_time": start, "end_time": end})

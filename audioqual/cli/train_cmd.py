@@ -7,7 +7,8 @@
 Subcommands: `nr` (no-reference multi-aspect MOS predictor: MultiGauss or
 Audiobox-Aesthetics head, domain-adversarial branches; `--backbone aesthetics`
 starts from Meta's released model, see `audioqual train nr --help`) and
-`deepaq` (DeePAQ metric). An interrupted `nr` run resumes from its last epoch when
+`deepaq` (DeePAQ metric) and `fusion` (the NSIM-fusion full-reference model fitted to the ratings of a
+listening-test manifest: `audioqual train fusion --manifest LT.csv -o DIR`). An interrupted `nr` run resumes from its last epoch when
 started again with the same config; `deepaq` does so with `--resume` (without it, a
 run starts afresh, e.g. after a config change). Multi-GPU / multi-node: start the same
 command under torchrun.
@@ -30,6 +31,11 @@ TRAINERS: dict[str, tuple[str, str, str]] = {
         "audioqual.train.deepaq",
         "add_deepaq_arguments",
         "DeePAQ full-reference / non-matching-reference metric",
+    ),
+    "fusion": (
+        "audioqual.train.fusion",
+        "add_fusion_arguments",
+        "NSIM-fusion full-reference model fitted to a listening test's ratings (the default model's recipe)",
     ),
 }
 """Subcommand -> (module, options function, summary). The module defines `run(args) -> int` and imports torch;

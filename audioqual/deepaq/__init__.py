@@ -13,10 +13,10 @@ from pathlib import Path
 from audioqual.errors import ModelLoadError
 
 PACKAGED_MODEL = Path(__file__).resolve().parents[1] / "models" / "default_fr"
-"""The default full-reference model shipped with the package (docs/model_card_default_fr.md)."""
+"""The DeePAQ model shipped with the package, named `default-v1` (docs/model_card_default_fr.md); the default of
+`audioqual compare` is now the NSIM-fusion model (audioqual.models.registry)."""
 DEFAULT_MODEL = Path(os.environ.get("AUDIOQUAL_DEEPAQ_MODEL") or PACKAGED_MODEL)
-"""Where `audioqual compare` looks for a model when --model is not given: env AUDIOQUAL_DEEPAQ_MODEL, else
-the packaged default model."""
+"""The DeePAQ model `load_model()` loads without a path: env AUDIOQUAL_DEEPAQ_MODEL, else the packaged v1."""
 
 
 def load_model(model: str | Path | None = None, backbone: str | Path | None = None):

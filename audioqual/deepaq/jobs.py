@@ -1,15 +1,10 @@
-"""Per-row DeePAQ comparison job for distributed engines (each worker loads the model once)."""
+"""Per-row full-reference comparison job (any model kind; non-matching references with DeePAQ) for distributed engines (each worker loads the model once)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from audioqual.deepaq import load_model
-from audioqual.deepaq.reference_set import build_reference_set
-from audioqual.deepaq.scorer import DeePAQScorer
-from audioqual.features import FeatureCache
 
 
 @dataclass(frozen=True)
@@ -23,9 +18,14 @@ class CompareRowJob:
     cache_dir: str | None = None
 
     def __call__(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        scorer = DeePAQScorer(load_model(self.model, self.backbone), device=self.device)
+        from audioqual.models.registry import load_fr_scorer
+
+        scorer = load_fr_scorer(self.model, self.backbone, self.device)
         references = None
         if self.nmr_refs is not None:
+            from audioqual.deepaq.reference_set import build_reference_set
+            from audioqual.features import FeatureCache
+
             cache = FeatureCache(self.cache_dir) if self.cache_dir else FeatureCache()
             references = build_reference_set(scorer, self.nmr_refs, cache).embeddings
 

@@ -21,13 +21,15 @@ import torch
 
 from audioqual.deepaq.model import DeePAQModel
 from audioqual.errors import AudioqualError
-from audioqual.io.pair import PairLoader, Score
+from audioqual.io.pair import LoadedAudio, PairLoader, Score
 
 log = logging.getLogger(__name__)
 
 
 class DeePAQScorer(PairLoader):
     """Embeds audio with a DeePAQ model and turns embedding distances into scores."""
+
+    non_matching_reference = True
 
     def __init__(self, model: DeePAQModel, device: str | torch.device | None = None, reference_cache_size: int = 64):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -86,12 +88,17 @@ class DeePAQScorer(PairLoader):
         """Full-reference score of one test file against its reference file (the same segment of both)."""
         ref_audio = self.load(reference, start_time, end_time)
         test_audio = self.load(test, start_time, end_time)
-        ref, tst, warnings = self.align(ref_audio, test_audio)
-        key = (str(Path(reference).resolve()), start_time, end_time, ref.shape[0])
-        ref_embedding = self._reference_embeddings.get(key)
+        return self.compare_loaded(ref_audio, test_audio, (str(Path(reference).resolve()), start_time, end_time))
+
+    def compare_loaded(self, reference: LoadedAudio, test: LoadedAudio, reference_key: tuple | None = None) -> Score:
+        """Score decoded audio; with a `reference_key` the reference's embedding is kept for the next test."""
+        ref, tst, warnings = self.align(reference, test)
+        key = None if reference_key is None else (*reference_key, ref.shape[0])
+        ref_embedding = None if key is None else self._reference_embeddings.get(key)
         if ref_embedding is None:
             ref_embedding = self.embed(ref)
-            self._remember(key, ref_embedding)
+            if key is not None:
+                self._remember(key, ref_embedding)
         distance = float(np.linalg.norm(self.embed(tst) - ref_embedding))
         return Score(distance, self.map_distance(distance, "full"), warnings)
 

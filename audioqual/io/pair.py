@@ -49,6 +49,7 @@ class PairLoader:
 
     sample_rate: int
     minimum_samples: int
+    non_matching_reference = False  # True where compare_to_set scores against a set of other recordings
     load_options = AudioLoadOptions(sample_rate=None, channels="downmix")
 
     def load(self, path: str | Path, start_time: float | None = None, end_time: float | None = None) -> LoadedAudio:

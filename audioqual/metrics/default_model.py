@@ -1,10 +1,10 @@
 """The default full-reference model (the one `audioqual compare` uses without --model) as a PairMetric.
 
 This class is the one place that builds it for the metric registry, the
-suite runner and the Python API: `audioqual.deepaq.load_model()` and
-`DeePAQScorer`. The pair is scored as `compare` scores it: downmixed,
-resampled to the model's rate, trimmed to the shorter of the two, then
-the embedding distance mapped to the model's subjective scale.
+suite runner and the Python API, through `audioqual.models.registry`. The
+pair is scored as `compare` scores it: downmixed and resampled to the model's
+rate, then the model's own comparison (NSIM fusion: patch alignment; DeePAQ:
+trimmed to the shorter signal, embedding distance mapped to its scale).
 """
 
 from __future__ import annotations
@@ -16,19 +16,20 @@ from audioqual.metrics.base import MetricInfo, PairMetric
 
 
 class DefaultModelMetric(PairMetric):
-    """Default model: headline "default_score" (its mapped scale), also "default_distance" and per-mapping scores.
+    """Default model: headline "default_score" (its rating scale), also "default_distance" and its other outputs.
 
-    A model without a full-reference mapping has "default_distance" as its headline (lower is better).
+    A DeePAQ model without a full-reference mapping has "default_distance" as its headline (lower is better).
     """
 
     def __init__(self, model: str | None = None, device: str | None = None) -> None:
         super().__init__()
-        from audioqual.deepaq import load_model
-        from audioqual.deepaq.scorer import DeePAQScorer
+        from audioqual.models.registry import load_fr_scorer
 
-        self.scorer = DeePAQScorer(load_model(model), device=device)
-        mapping = self.scorer.model.mapping
-        mapped = mapping is not None and mapping.info.get("mode", "full") == "full"
+        self.scorer = load_fr_scorer(model, device=device)
+        mapped = True  # an NSIM-fusion model always outputs its score
+        if self.scorer.non_matching_reference:  # DeePAQ: a score only where a full-reference mapping was fitted
+            mapping = self.scorer.model.mapping
+            mapped = mapping is not None and mapping.info.get("mode", "full") == "full"
         rate = self.scorer.sample_rate
         self.info = MetricInfo(
             name="default_score" if mapped else "default_distance",
@@ -36,8 +37,8 @@ class DefaultModelMetric(PairMetric):
             sample_rate=rate,
             channels="downmix",
             min_seconds=self.scorer.minimum_samples / rate,
-            valid_range=(f"{'score on the scale of its mapping' if mapped else 'embedding distance >= 0'}; "
-                         f"inputs downmixed and resampled to {rate} Hz, trimmed to the shorter one"),
+            valid_range=(f"{'score on the model rating scale' if mapped else 'embedding distance >= 0'}; "
+                         f"inputs downmixed and resampled to {rate} Hz"),
         )
 
     def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
@@ -46,9 +47,8 @@ class DefaultModelMetric(PairMetric):
         options = AudioLoadOptions(sample_rate=self.scorer.sample_rate, channels=ChannelPolicy.DOWNMIX)
         ref, _ = prepare_samples(reference, sample_rate, options, source="<reference>")
         tst, _ = prepare_samples(test, sample_rate, options, source="<test>")
-        ref_audio, tst_audio = LoadedAudio("<reference>", ref[0], sample_rate), LoadedAudio("<test>", tst[0], sample_rate)
-        ref_mono, tst_mono, _ = self.scorer.align(ref_audio, tst_audio)
-        distance = float(np.linalg.norm(self.scorer.embed(tst_mono) - self.scorer.embed(ref_mono)))
-        scores = {"default_distance": distance}
-        scores.update({f"default_{key}": value for key, value in self.scorer.map_distance(distance, "full").items()})
-        return scores
+        score = self.scorer.compare_loaded(LoadedAudio("<reference>", ref[0], sample_rate),
+                                           LoadedAudio("<test>", tst[0], sample_rate))
+        outputs = {"default_distance": score.distance}
+        outputs.update({f"default_{key}": value for key, value in score.scores.items()})
+        return outputs

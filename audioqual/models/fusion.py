@@ -28,6 +28,7 @@ from audioqual.features.nsim import MINIMUM_SAMPLES, RATE, PairSimilarity, pair_
 from audioqual.io.pair import LoadedAudio, PairLoader, Score
 
 CONFIG_FILE = "fusion.json"
+CROSS_VALIDATION_FILE = "cross_validation.csv"
 FORMAT_VERSION = 1
 BAND_GROUPS = {"nsim_low": (0, 11), "nsim_mid": (11, 22), "nsim_high": (22, 32)}
 SCORE_RANGE = (1.0, 5.0)
@@ -130,11 +131,12 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: Sequence[str], shrinkag
     return predictions
 
 
-def fit_fusion(
-    x: np.ndarray, y: np.ndarray, groups: Sequence[str], features: Sequence[str],
-    shrinkages: Sequence[float] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
-) -> tuple[FusionModel, dict]:
-    """Choose the shrinkage by leave-one-group-out SRCC (mean of stimulus and within-group), then fit on all."""
+SHRINKAGES = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def choose_shrinkage(x: np.ndarray, y: np.ndarray, groups: Sequence[str],
+                     shrinkages: Sequence[float] = SHRINKAGES) -> tuple[float, list[dict]]:
+    """The shrinkage with the best leave-one-group-out SRCC (stimulus + mean within-group), and the table."""
     from scipy.stats import spearmanr
 
     table = []
@@ -144,9 +146,29 @@ def fit_fusion(
         table.append({"shrinkage": shrinkage, "stimulus_srcc": float(spearmanr(predicted, y).statistic),
                       "within_srcc": float(np.nanmean(within))})  # fmt: skip
     best = max(table, key=lambda row: row["stimulus_srcc"] + row["within_srcc"])
-    weights, offset = fit_weights(x, y, best["shrinkage"])
+    return best["shrinkage"], table
+
+
+def nested_predictions(x: np.ndarray, y: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """Honest out-of-sample predictions: each group predicted by a model whose shrinkage and weights never saw it."""
+    groups = np.asarray(groups)
+    predictions = np.zeros(len(y))
+    for group in dict.fromkeys(groups):
+        held = groups == group
+        shrinkage, _ = choose_shrinkage(x[~held], y[~held], groups[~held])
+        weights, offset = fit_weights(x[~held], y[~held], shrinkage)
+        mean, std = x[~held].mean(axis=0), x[~held].std(axis=0)
+        predictions[held] = offset + ((x[held] - mean) / std) @ weights
+    return predictions
+
+
+def fit_fusion(x: np.ndarray, y: np.ndarray, groups: Sequence[str], features: Sequence[str]
+               ) -> tuple[FusionModel, dict]:
+    """Choose the shrinkage by leave-one-group-out cross-validation, then fit on all stimuli."""
+    shrinkage, table = choose_shrinkage(x, y, groups)
+    weights, offset = fit_weights(x, y, shrinkage)
     model = FusionModel(list(features), x.mean(axis=0).tolist(), x.std(axis=0).tolist(), weights.tolist(), offset)
-    return model, {"cross_validation": table, "chosen": best}
+    return model, {"cross_validation": table, "chosen": next(r for r in table if r["shrinkage"] == shrinkage)}
 
 
 def _group_masks(groups: Sequence[str]) -> list[np.ndarray]:
@@ -188,19 +210,14 @@ class FusionScorer(PairLoader):
                             f"{test.samples.shape[0] / self.sample_rate:.3f} s long: compared patch by patch")
         return self.compare_samples(reference.samples, test.samples, warnings)
 
-    def compare_to_set(self, *args, **kwargs) -> Score:
-        raise ModelLoadError(
-            "the NSIM-fusion model compares a test with its own reference only; for non-matching references use a "
-            "DeePAQ model (--model default-v1 or your own)"
-        )
-
 
 def train_from_listening_test(manifest: str | Path, output: str | Path, score_column: str = "mean",
                               group_column: str = "signal") -> tuple[FusionModel, dict]:
     """Measure every pair of a listening-test manifest, fit the fusion to its ratings and save the model.
 
     Leave-one-`group_column`-out cross-validation (by default one source signal at a time) chooses the
-    shrinkage and gives the honest figure: no stimulus of a signal helps predict that signal.
+    shrinkage. The honest figure is written beside the model (cross_validation.csv): each stimulus predicted
+    by a model (shrinkage and weights) fitted without any stimulus of its signal.
     """
     from audioqual.data.manifest import read_manifest
 
@@ -216,7 +233,16 @@ def train_from_listening_test(manifest: str | Path, output: str | Path, score_co
     features = list(BAND_GROUPS)
     x = np.array([[row[name] for name in features] for row in rows])
     model, report = fit_fusion(x, np.array(ratings), groups, features)
-    model.metadata = {"trained_on": str(manifest), "items": len(rows), "score_column": score_column,
+    model.metadata = {"trained_on": Path(manifest).name, "items": len(rows), "score_column": score_column,
                       "cross_validation_groups": group_column, **report}  # fmt: skip
     model.save_pretrained(output)
+    held_out = nested_predictions(x, np.array(ratings), groups)
+    folder = Path(manifest).resolve().parent
+    lines = ["test,score_cross_validated"] + [f"{_csv_text(os.path.relpath(e.path, folder))},{float(value)!r}"
+                                              for e, value in zip(entries, held_out)]
+    (Path(output) / CROSS_VALIDATION_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return model, report
+
+
+def _csv_text(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from audioqual.errors import ModelLoadError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 NAMED_MODELS = {
     "default": PACKAGE_DIR / "default_fr_v2",
@@ -33,6 +35,10 @@ def load_fr_scorer(model: str | Path | None = None, backbone: str | Path | None 
     from audioqual.models.fusion import CONFIG_FILE, FusionModel, FusionScorer
 
     source = resolve_fr_model(model)
+    packaged = {str(path) for path in NAMED_MODELS.values()}
+    if str(source) in packaged and not Path(source).is_dir():
+        raise ModelLoadError(f"the packaged model {model or 'default'!r} is missing (looked in {source}): reinstall "
+                             "audioqual, or pass a model directory with --model DIR")
     if (Path(source) / CONFIG_FILE).is_file():
         return FusionScorer(FusionModel.from_pretrained(source))
     from audioqual.deepaq import load_model

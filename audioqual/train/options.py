@@ -102,3 +102,13 @@ def add_deepaq_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fit-mapping", metavar="MODEL_DIR", help="only fit the distance mapping of a saved model")
     parser.add_argument("--device", help="cpu, cuda, ... (default: GPU when present)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_fusion_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `audioqual train fusion`."""
+    parser.add_argument("--manifest", required=True,
+                        help="listening-test manifest (test, reference, a rating column, a signal column)")
+    parser.add_argument("-o", "--output", required=True, help="model directory to write (fusion.json)")
+    parser.add_argument("--score-column", default="mean", help="the rating column (default: %(default)s)")
+    parser.add_argument("--group-column", default="signal",
+                        help="cross-validation leaves one value of this column out at a time (default: %(default)s)")
