@@ -15,7 +15,7 @@ from audioqual.config import ConfigError
 from audioqual.data.manifest import ManifestEntry, read_manifest
 from audioqual.degrade import DegradeConfig, EffectsConfig, run_degrade
 from audioqual.degrade import effects
-from audioqual.degrade.align import estimate_lag, remove_lag
+from audioqual.io.align import estimate_lag, remove_lag
 from audioqual.degrade import conditions
 from audioqual.degrade.codecs import CODECS, WORK_RATE, RoundTrip, available_encoders, code_round_trip
 from audioqual.degrade.conditions import CLEAN, build_conditions, conditions_for_clip

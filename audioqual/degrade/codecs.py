@@ -4,7 +4,7 @@ Encoder delay and padding are removed by the containers, which FFmpeg's decoders
 honour: MP4 edit lists for AAC (1024 priming samples), Ogg Opus pre-skip (312
 samples) and the LAME tag of MP3 (encoder delay + decoder delay + padding). The
 decoded signal is then trimmed or zero-padded to the input length; any residual
-lag is measured by cross-correlation in `audioqual.degrade.align`.
+lag is measured by cross-correlation in `audioqual.io.align`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from audioqual.degrade import effects
-from audioqual.degrade.align import estimate_lag, remove_lag
+from audioqual.io.align import estimate_lag, remove_lag
 from audioqual.degrade.codecs import code_round_trip
 from audioqual.degrade.config import DegradeConfig
 from audioqual.degrade.split import stable_unit

@@ -144,7 +144,7 @@ def global_lag(reference: np.ndarray, test: np.ndarray, rate: int = RATE) -> int
     """Lag (samples at `rate`) of the test behind the reference, found on 8 kHz copies (GCC-PHAT)."""
     import soxr
 
-    from audioqual.degrade.align import estimate_lag
+    from audioqual.io.align import estimate_lag
 
     factor = rate / ALIGN_RATE
     low_ref = soxr.resample(reference.astype(np.float32), rate, ALIGN_RATE, quality="LQ")

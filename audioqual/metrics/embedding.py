@@ -96,7 +96,7 @@ class EmbeddingDistanceMetric(PairMetric):
 
 def align_to_reference(reference: np.ndarray, test: np.ndarray, max_lag: int, minimum: int) -> tuple:
     """Both signals cut to their overlap after shifting the test by its best lag (within +-max_lag)."""
-    from audioqual.degrade.align import estimate_lag
+    from audioqual.io.align import estimate_lag
 
     lag = estimate_lag(reference, test, max_lag)
     if lag > 0:
