@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the bundled examples: full-reference quality of degraded files against their reference
-# with the packaged default model (offline, no downloads; docs/model_card_default_fr.md).
+# with the packaged default model (offline, no downloads; docs/model_card_default_fr_v2.md).
 # No set-up here: scripts/quickstart.sh runs scripts/setup.sh first.
-# Output: one JSON line per test file on stdout (distance: larger = more degraded; score: ViSQOL-like
-# MOS-LQO, 1-5), and OUT/scores.csv for the manifest run.   Usage: bash scripts/main_job.sh [OUT=runs/main_job]
+# Output: one JSON line per test file on stdout (score: 1-5, higher is better; distance: larger = more
+# degraded; interference_db / distortion_db: what kind of damage), and OUT/scores.csv for the manifest run.   Usage: bash scripts/main_job.sh [OUT=runs/main_job]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
