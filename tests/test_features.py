@@ -167,3 +167,16 @@ def test_repeat_crop_gives_every_clip_the_same_frame_count(tmp_path):
     result = extract_features(entries, tiny_backbone("hubert"), FeatureCache(tmp_path / "cache"), spec)
     shapes = {result.get(e.item_id).shape for e in entries}
     assert shapes == {(1, 49, 32)}
+
+
+def test_a_clip_shorter_than_the_receptive_field_is_an_error_naming_file_and_minimum(tmp_path, wav_folder):
+    from audioqual.io import save_audio
+
+    backbone = tiny_backbone("hubert")
+    short = save_audio(tmp_path / "short.wav", np.zeros((1, 100), np.float32) + 0.1, 16000)
+    entries = entries_from_paths([wav_folder, short])
+    result = extract_features(entries, backbone, FeatureCache(tmp_path / "cache"), progress=False)
+    (item,) = [i for i in result.failures]
+    message = result.failures[item]
+    assert str(short) in message and "too short" in message and str(backbone.minimum_samples()) in message
+    assert result.computed == 5  # the other clips are extracted

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from audioqual.backbones import Backbone
 from audioqual.data.manifest import ManifestEntry
-from audioqual.errors import AudioqualError
+from audioqual.errors import AudioInputError, AudioqualError
 from audioqual.features.cache import CacheKey, FeatureCache, file_content_hash
 from audioqual.io import AudioLoadOptions, load_audio
 
@@ -133,8 +133,8 @@ def extract_features(
         crop = max(int(round(spec.crop_seconds * backbone.sample_rate)), backbone.minimum_samples())
     bar = tqdm(total=len(todo), desc=f"extract {backbone.name}", unit="clip", disable=not progress or None)
     with ThreadPoolExecutor(max_workers=max(loader_threads, 1)) as pool:
-        clips = _prefetch(pool, todo, options, result, loader_threads * 4, crop)
-        for batch in _batches(clips, batch_size, backbone):
+        clips = _prefetch(pool, todo, options, result, loader_threads * 4, crop, backbone.minimum_samples())
+        for batch in _batches(clips, batch_size):
             features = _run_batch(backbone, [audio for _, audio in batch], spec, device)
             for (entry, audio), array in zip(batch, features):
                 cache.save(
@@ -171,12 +171,22 @@ def _prefetch(
     result: ExtractionResult,
     depth: int,
     crop: int | None = None,
+    minimum: int = 1,
 ) -> Iterator[tuple[ManifestEntry, np.ndarray]]:
-    """Decode entries in background threads, in order, at most `depth` ahead (repeat-cropped to `crop`)."""
+    """Decode entries in background threads, in order, at most `depth` ahead (repeat-cropped to `crop`).
+
+    A clip shorter than the backbone's receptive field (`minimum` samples) is an input error naming the file:
+    its features would come from padding.
+    """
 
     def load(entry: ManifestEntry) -> np.ndarray:
         samples, _ = load_audio(entry.path, options, entry.start_time, entry.end_time)
-        return samples[0] if crop is None else repeat_crop(samples[0], crop)
+        if crop is not None:
+            return repeat_crop(samples[0], crop)
+        if samples.shape[1] < minimum:
+            raise AudioInputError(entry.path, f"too short: {samples.shape[1]} samples at {options.sample_rate} Hz; "
+                                  f"the backbone needs at least {minimum} ({minimum / options.sample_rate:.3f} s)")
+        return samples[0]
 
     pending = []
     iterator = iter(entries)
@@ -200,15 +210,11 @@ def _prefetch(
 
 
 def _batches(
-    items: Iterator[tuple[ManifestEntry, np.ndarray]], batch_size: int, backbone: Backbone
+    items: Iterator[tuple[ManifestEntry, np.ndarray]], batch_size: int
 ) -> Iterator[list[tuple[ManifestEntry, np.ndarray]]]:
     """Group equal-length clips (up to batch_size); flush groups as they fill."""
     groups: dict[int, list[tuple[ManifestEntry, np.ndarray]]] = defaultdict(list)
-    minimum = backbone.minimum_samples()
     for entry, audio in items:
-        if audio.shape[0] < minimum:
-            yield [(entry, np.pad(audio, (0, minimum - audio.shape[0])))]
-            continue
         group = groups[audio.shape[0]]
         group.append((entry, audio))
         if len(group) >= batch_size:
