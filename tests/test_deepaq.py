@@ -10,7 +10,7 @@ import pytest
 
 from audioqual.errors import AudioInputError
 import torch
-from conftest import tone
+from conftest import music_like, tone
 
 from audioqual.backbones import Backbone
 from audioqual.backbones.tiny import TINY_CONFIG, tiny_backbone
@@ -275,3 +275,33 @@ def test_lora_settings_are_the_papers():
     model = tiny_model("lora")
     trainable, total = count_parameters(model)
     assert 0 < trainable < total
+
+
+@pytest.mark.parametrize("adaptation", ["frozen", "full"])
+def test_deepaq_stands_on_a_pretrained_encoder_and_round_trips(tmp_path, adaptation):
+    """A wheel encoder is a backbone like the SSL ones: DeePAQ embeds, trains its head, saves and reloads."""
+    from audioqual.backbones import Backbone
+
+    torch.manual_seed(0)
+    from audioqual.deepaq.adaptation import apply_adaptation
+
+    encoder = apply_adaptation(Backbone.from_pretrained("resemblyzer"), adaptation)
+    model = DeePAQModel(encoder, embedding_dim=16, adaptation=adaptation, backbone_source="resemblyzer")
+    with pytest.raises(ValueError, match="LoRA"):
+        apply_adaptation(Backbone.from_pretrained("resemblyzer"), "lora")
+    wave = torch.from_numpy(np.stack([music_like(1.0, encoder.sample_rate, seed=s) for s in range(2)]))
+    before = model.head.linear.weight.detach().clone()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    loss = model(wave).pow(2).sum()
+    loss.backward()
+    optimizer.step()
+    assert not torch.equal(before, model.head.linear.weight)
+    assert any(p.requires_grad for p in encoder.parameters()) == (adaptation == "full")
+    model.eval()
+    saved = model.save_pretrained(tmp_path / "model")
+    assert (saved / "backbone").exists() == (adaptation == "full")
+    loaded = DeePAQModel.from_pretrained(saved)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(wave), model(wave))
+    assert loaded.backbone.fingerprint() == model.backbone.fingerprint()

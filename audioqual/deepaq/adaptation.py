@@ -21,8 +21,8 @@ ADAPTER_DIR = "adapter"
 
 
 def is_lora(backbone: Backbone) -> bool:
-    """True when the backbone's transformers model is wrapped by peft."""
-    return isinstance(backbone.model, PeftModel)
+    """True when the backbone's transformers model is wrapped by peft (pretrained encoders never are)."""
+    return isinstance(getattr(backbone, "model", None), PeftModel)
 
 
 def apply_adaptation(backbone: Backbone, mode: str, lora: LoraSettings | None = None) -> Backbone:
@@ -31,6 +31,13 @@ def apply_adaptation(backbone: Backbone, mode: str, lora: LoraSettings | None = 
         raise ValueError(f"adaptation must be one of {ADAPTATIONS}, got {mode!r}")
     for parameter in backbone.parameters():
         parameter.requires_grad_(False)
+    if not hasattr(backbone, "model"):  # a pretrained encoder from a wheel (audioqual.backbones.encoders)
+        if mode == "lora":
+            raise ValueError(f"LoRA adapts the attention projections of transformers backbones; {backbone.name} "
+                             "has none: use adaptation 'full' or 'frozen'")
+        for parameter in backbone.parameters():
+            parameter.requires_grad_(mode == "full")
+        return backbone
     if mode == "lora":
         lora = lora or LoraSettings()
         config = LoraConfig(
