@@ -33,7 +33,6 @@ Install: `pip install --no-deps cdpam` (torch is the only runtime need here).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import pickle
 import types
 from collections import OrderedDict
@@ -167,16 +166,9 @@ class CDPAMNet(nn.Module):
 
 def cdpam_weights_path() -> Path:
     """The checkpoint inside the installed `cdpam` package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec("cdpam")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        raise AudioqualError("CDPAM needs the trained weights of the cdpam package: pip install --no-deps cdpam")
-    path = Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_IN_PACKAGE
-    if not path.is_file():
-        raise AudioqualError(f"CDPAM weights file {path} is missing from the installed cdpam package; reinstall it")
-    return path
+    from audioqual.backbones.encoders.base import package_file
+
+    return package_file("cdpam", WEIGHTS_IN_PACKAGE)
 
 
 class _StateDictUnpickler(pickle.Unpickler):

@@ -21,7 +21,6 @@ Install: `pip install --no-deps speechmos onnxruntime` (onnxruntime from PyPI).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -57,17 +56,13 @@ VALID_RANGE = (
 
 
 def speechmos_model_path(personalized: bool = False) -> Path:
-    """The DNSMOS P.835 ONNX file inside the installed speechmos package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec("speechmos")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        raise AudioqualError(
-            "DNSMOS needs the ONNX models of the speechmos package: pip install --no-deps speechmos onnxruntime "
-            "(or pass model_path= to a local sig_bak_ovr.onnx)"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / MODEL_IN_PACKAGE[personalized]
+    """The DNSMOS P.835 ONNX file inside the installed speechmos package, found without importing it.
+
+    Without speechmos, pass model_path= to a local sig_bak_ovr.onnx instead.
+    """
+    from audioqual.backbones.encoders.base import package_file
+
+    return package_file("speechmos", MODEL_IN_PACKAGE[personalized])
 
 
 def clip_windows(audio: np.ndarray, rate: int = DNSMOS_RATE) -> np.ndarray:
@@ -124,7 +119,7 @@ class DNSMOSMetric(PairMetric):
         options.inter_op_num_threads = 1
         try:
             return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
+        except Exception as err:
             raise AudioqualError(f"{path}: not a loadable ONNX model ({type(err).__name__}: {err})") from err
 
     def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
