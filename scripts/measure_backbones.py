@@ -178,29 +178,52 @@ def summarise(out: Path) -> None:
         writer.writerows(records)
     index = {(r["encoder"], r["set"], r["mode"], r["layer"], r["level"]): r for r in records}
     sets = sorted({r["set"] for r in records}, key=["gensvs", "tcdvoip", "tcdvoip48"].index)
-    lines = ["SRCC of -distance (cosine, pooled; frames for the best pooled layer), stimulus / within level; "
-             "[low, high] = 95 % bootstrap interval of the stimulus SRCC.", ""]
-    header = ["encoder", "layer"] + [f"{s} stim" for s in sets] + [f"{s} within" for s in sets]
+    lines = ["SRCC of -distance (cosine distance, lower is better, so the sign is flipped), per layer: "
+             "stimulus level / within-signal level (mean over source signals). Pooled mode; the best "
+             "pooled layer per column in bold; `frames` rows: frames mode on the layer with the best "
+             "pooled stimulus SRCC of that set. tcdvoip48 = every 4th TCD-VoIP row (subset).", ""]
+    header = ["encoder", "layer"] + [f"{s} {level}" for s in sets for level in ("stimulus", "within")]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    encoders = list(dict.fromkeys(r["encoder"] for r in records))
+    order = [name for name, _ in PLAN]
+    encoders = sorted({r["encoder"] for r in records}, key=lambda e: order.index(e) if e in order else len(order))
     for encoder in encoders:
+        names = _layer_names(encoder)
         layers = sorted({r["layer"] for r in records if r["encoder"] == encoder and r["mode"] == "pooled"})
-        for layer in layers:
-            cells = [encoder, str(layer)]
-            for level in ("stimulus", "within"):
-                for s in sets:
-                    r = index.get((encoder, s, "pooled", layer, level))
-                    cells.append("" if r is None else f"{r['srcc']:.3f}")
-            lines.append("| " + " | ".join(cells) + " |")
+        best = {}
         for s in sets:
-            frames = [r for r in records if r["encoder"] == encoder and r["set"] == s and r["mode"] == "frames"]
-            for r in frames:
-                if r["level"] == "stimulus":
-                    w = index.get((encoder, s, "frames", r["layer"], "within"))
-                    lines.append(f"| {encoder} | {r['layer']} frames ({s}) | stimulus {r['srcc']:.3f} "
-                                 f"[{r['low']:.2f}, {r['high']:.2f}] | within {w['srcc'] if w else math.nan:.3f} |")
+            for level in ("stimulus", "within"):
+                values = {l: index[k]["srcc"] for l in layers
+                          if (k := (encoder, s, "pooled", l, level)) in index and not math.isnan(index[k]["srcc"])}
+                if values:
+                    best[s, level] = max(values, key=values.get)
+        for layer in layers:
+            label = f"{layer} `{names[layer]}`" if layer < len(names) else str(layer)
+            cells = [encoder, label]
+            for s in sets:
+                for level in ("stimulus", "within"):
+                    r = index.get((encoder, s, "pooled", layer, level))
+                    text = "" if r is None else f"{r['srcc']:.2f}"
+                    cells.append(f"**{text}**" if text and best.get((s, level)) == layer else text)
+            lines.append("| " + " | ".join(cells) + " |")
+        frame_layers = sorted({r["layer"] for r in records if r["encoder"] == encoder and r["mode"] == "frames"})
+        for layer in frame_layers:
+            cells = [encoder, f"{layer} frames"]
+            for s in sets:
+                for level in ("stimulus", "within"):
+                    r = index.get((encoder, s, "frames", layer, level))
+                    cells.append("" if r is None else f"{r['srcc']:.2f}")
+            lines.append("| " + " | ".join(cells) + " |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _layer_names(encoder: str) -> list[str]:
+    try:
+        from audioqual.backbones.encoders.base import load_encoder
+
+        return list(load_encoder(encoder).layer_names)
+    except Exception:  # noqa: BLE001 - names are a courtesy of the table
+        return []
 
 
 def main() -> None:
