@@ -247,7 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "backbones")
     parser.add_argument("--encoders", nargs="+", help="subset of the plan (default: all, in plan order)")
-    parser.add_argument("--sets", nargs="+", help="restrict to these dev sets (gensvs, tcdvoip, tcdvoip48)")
+    parser.add_argument("--sets", nargs="+", help="these dev sets instead of each encoder's planned ones (gensvs, tcdvoip, tcdvoip48)")
     parser.add_argument("--skip-frames", action="store_true", help="pooled mode only")
     parser.add_argument("--frames-only", action="store_true",
                         help="frames mode only, for sets whose pooled results exist (a second process can run "
@@ -258,8 +258,8 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     if not args.summary_only:
-        jobs = [(encoder, dev_set) for encoder, dev_sets in PLAN for dev_set in dev_sets
-                if (not args.encoders or encoder in args.encoders) and (not args.sets or dev_set in args.sets)]
+        jobs = [(encoder, dev_set) for encoder, dev_sets in PLAN for dev_set in (args.sets or dev_sets)
+                if not args.encoders or encoder in args.encoders]
         # The fast encoders first, then the slow ones; within each group pooled mode for every
         # encoder and set (all layers), then frames mode for each best pooled layer.
         for group in ([j for j in jobs if j[0] not in SLOW], [j for j in jobs if j[0] in SLOW]):
