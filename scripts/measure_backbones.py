@@ -277,11 +277,12 @@ def main() -> None:
             if not args.skip_frames:
                 for (encoder, dev_set), layer in best.items():
                     score_and_evaluate(encoder, dev_set, "frames", layer, args.out, args.bootstrap)
-            evaluate_full_on_subset(args.out, args.bootstrap)
-            summarise(args.out)
+            if group:
+                evaluate_full_on_subset(args.out, args.bootstrap)
+                summarise(args.out)
     if args.summary_only:
         evaluate_full_on_subset(args.out, args.bootstrap)
-    summarise(args.out)
+        summarise(args.out)
 
 
 if __name__ == "__main__":
