@@ -21,7 +21,7 @@ Dev sets:
              OUT/manifests/tcdvoip48.csv. Used for the slow encoders (cdpam, torchcrepe:full).
 
 Every step is resumable: the metric journal skips scored pairs, and an evaluation
-whose results.json exists is not redone. Rerun the same command after an
+whose results.json is newer than its scores is not redone. Rerun the same command after an
 interruption. Outputs:
 
   OUT/scores/<encoder>/<set>_<mode>.csv   per-pair distances (layer_0 .. layer_{L-1})
@@ -33,6 +33,11 @@ interruption. Outputs:
   OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/measure_backbones.py            # everything, fast first
   python scripts/measure_backbones.py --encoders musicnn dnsmos --sets gensvs   # a part
   python scripts/measure_backbones.py --summary-only                            # tables from what exists
+
+Wall time on a shared 2-core machine (one process, one thread): GenSVS pooled 6-90 s per fast encoder,
+~5 min for torchcrepe tiny; TCD-VoIP pooled 1-4 min per fast encoder (distillmos ~3 min), torchcrepe tiny
+~7 min on the 48-row subset; frames mode about the same again. cdpam (~3 s per audio-second) needs
+~30 min for GenSVS and ~40 min for the subset; torchcrepe:full two to three times that.
 """
 
 from __future__ import annotations
@@ -149,7 +154,8 @@ def score_and_evaluate(encoder: str, dev_set: str, mode: str, layer: int | None,
         return None
     if code != 0:
         print(f"  {failed_rows(scores)} pairs failed (see {log}); evaluating the rest", flush=True)
-    if not (eval_dir / "results.json").exists():
+    done = eval_dir / "results.json"
+    if not done.exists() or done.stat().st_mtime < scores.stat().st_mtime:  # new or more scored pairs
         columns = layer_columns(scores) if layer is None else [f"layer_{layer}"]
         specs = [f"{c}={scores}:{c}" for c in columns]
         run(cli("evaluate", "--manifest", str(manifest), "--predictions", *specs, "-o", str(eval_dir),
