@@ -241,6 +241,29 @@ def summarise(out: Path) -> None:
     print("\n".join(lines))
 
 
+DOCS = ROOT / "docs" / "backbones.md"
+BEGIN, END = "<!-- BEGIN LAYER TABLES", "<!-- END LAYER TABLES -->"
+
+
+def update_docs(out: Path) -> None:
+    """Replace the table between the markers of docs/backbones.md with OUT/summary.md's (prose untouched)."""
+    table = [line for line in (out / "summary.md").read_text().splitlines() if line.startswith("|")]
+    names = {"gensvs": "GenSVS", "tcdvoip48": "TCD subset\u2020", "tcdvoip": "TCD-VoIP"}
+    header = table[0]
+    for key in ("tcdvoip48", "tcdvoip", "gensvs"):  # longest first: tcdvoip is a prefix of tcdvoip48
+        header = header.replace(f"| {key} ", f"| {names[key]} ")
+    table[0] = header
+    text = DOCS.read_text()
+    start, end = text.index(BEGIN), text.index(END)
+    first_line_end = text.index("\n", start) + 1
+    old = text[first_line_end:end]
+    # keep the prose after the table (the "Not measured" note), replace only the table lines
+    rest = "\n".join(line for line in old.splitlines() if not line.startswith("|"))
+    note = "\n" + rest.strip("\n") + "\n" if rest.strip() else ""
+    DOCS.write_text(text[:first_line_end] + "\n".join(table) + "\n" + note + text[end:])
+    print(f"updated {DOCS}")
+
+
 def _layer_names(encoder: str) -> list[str]:
     try:
         from audioqual.backbones.encoders.base import load_encoder
@@ -261,6 +284,8 @@ def main() -> None:
                              "these while the first scores pooled mode; never run two on the same encoder and set)")
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="write the summary table into docs/backbones.md (between its LAYER TABLES markers)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
@@ -290,6 +315,8 @@ def main() -> None:
     if args.summary_only:
         evaluate_full_on_subset(args.out, args.bootstrap)
         summarise(args.out)
+    if args.update_docs and (args.out / "summary.md").exists():
+        update_docs(args.out)
 
 
 if __name__ == "__main__":
