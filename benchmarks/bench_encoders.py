@@ -38,7 +38,12 @@ import torch
 
 from audioqual.backbones import Backbone
 from audioqual.data.manifest import entries_from_paths
-from audioqual.features import FeatureCache, FeatureSpec, extract_features, load_options_for
+from audioqual.features import (
+    FeatureCache,
+    FeatureSpec,
+    extract_features,
+    load_options_for,
+)
 from audioqual.io import load_audio, save_audio
 
 DEFAULT_ENCODERS = ["resemblyzer", "musicnn", "musicnn:MSD_vgg", "basic-pitch", "dnsmos", "distillmos",

@@ -191,8 +191,8 @@ def summarise(out: Path) -> None:
         tag, (dev_set, mode) = results.parent.parent.name, results.parent.name.rsplit("_", 1)
         encoder = tag.replace("_", ":", 1) if tag.startswith(("musicnn_", "torchcrepe_")) else tag
         for (predictor, level), (value, low, high, n) in read_srcc(results).items():
-            records.append(dict(encoder=encoder, set=dev_set, mode=mode, layer=int(predictor.split("_")[1]),
-                                level=level, srcc=value, low=low, high=high, n=n))
+            records.append({"encoder": encoder, "set": dev_set, "mode": mode, "layer": int(predictor.split("_")[1]),
+                                "level": level, "srcc": value, "low": low, "high": high, "n": n})
     if not records:
         print("nothing measured yet")
         return
@@ -202,10 +202,10 @@ def summarise(out: Path) -> None:
         writer.writerows(records)
     index = {(r["encoder"], r["set"], r["mode"], r["layer"], r["level"]): r for r in records}
     sets = sorted({r["set"] for r in records}, key=["gensvs", "tcdvoip", "tcdvoip48"].index)
-    lines = ["SRCC of -distance (cosine distance, lower is better, so the sign is flipped), per layer: "
+    lines = [("SRCC of -distance (cosine distance, lower is better, so the sign is flipped), per layer: "
              "stimulus level / within-signal level (mean over source signals). Pooled mode; the best "
              "pooled layer per column in bold; `frames` rows: frames mode on the layer with the best "
-             "pooled stimulus SRCC of that set. tcdvoip48 = the 48-row TCD-VoIP subset (rows i % 8 in {0, 1}).", ""]
+             "pooled stimulus SRCC of that set. tcdvoip48 = the 48-row TCD-VoIP subset (rows i % 8 in {0, 1})."), ""]
     header = ["encoder", "layer"] + [f"{s} {level}" for s in sets for level in ("stimulus", "within")]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = [name for name, _ in PLAN]
