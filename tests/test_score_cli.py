@@ -193,4 +193,4 @@ def test_score_errors_are_clear(trained_nr, tmp_path, capsys):
             "-q",
         ]
     )
-    assert code == 1 and "not the one this model was trained on" in capsys.readouterr().err
+    assert code == 2 and "not the one this model was trained on" in capsys.readouterr().err  # a usage error
