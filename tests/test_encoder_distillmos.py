@@ -10,13 +10,14 @@ import importlib
 import importlib.util
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch_encoder_checks import (
+    GOLDEN_DIR,
+    assert_close_to_scale,
     check_extract_cli,
     check_fingerprint_and_round_trip,
     check_shapes_and_pooling,
@@ -24,8 +25,6 @@ from torch_encoder_checks import (
     load,
 )
 
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-sys.path.insert(0, str(GOLDEN_DIR))
 from signals import voice_like
 
 from audioqual.backbones.encoders.distillmos import SEQ_LEN, crop_starts
@@ -45,8 +44,6 @@ def golden():
     return np.load(GOLDEN_DIR / "distillmos.npz")
 
 
-def close(ours: np.ndarray, expected: np.ndarray) -> None:
-    np.testing.assert_allclose(ours, expected, rtol=0, atol=RELATIVE * float(np.abs(expected).max()))
 
 
 def test_equals_the_original_package_outputs(encoder, golden):
@@ -57,15 +54,15 @@ def test_equals_the_original_package_outputs(encoder, golden):
         crop_states, _ = encoder.crop_states(F.pad(short, (0, SEQ_LEN - short.shape[1])))
         long_mos = encoder.layer_states(torch.from_numpy(voice_like(9.5, seed=3))[None])[-1]
     assert [state.shape[1] for state in states] == [150] * 9 + [1]  # 3 s at 50 frames per second
-    close(states[-1][0, 0].numpy(), golden["mos_short"][0])
-    close(long_mos[0, 0].numpy(), golden["mos_long"][0])
+    assert_close_to_scale(states[-1][0, 0].numpy(), golden["mos_short"][0], RELATIVE)
+    assert_close_to_scale(long_mos[0, 0].numpy(), golden["mos_long"][0], RELATIVE)
     crop = [state[0].numpy() for state in crop_states]
-    close(crop[0][frames], golden["cnn_frames"])
-    close(crop[0].mean(axis=0), golden["cnn_mean"])
-    close(crop[1][frames], golden["input_frames"])
+    assert_close_to_scale(crop[0][frames], golden["cnn_frames"], RELATIVE)
+    assert_close_to_scale(crop[0].mean(axis=0), golden["cnn_mean"], RELATIVE)
+    assert_close_to_scale(crop[1][frames], golden["input_frames"], RELATIVE)
     for index in range(7):
-        close(crop[2 + index][frames], golden[f"layer{index}_frames"])
-        close(crop[2 + index].mean(axis=0), golden[f"layer{index}_mean"])
+        assert_close_to_scale(crop[2 + index][frames], golden[f"layer{index}_frames"], RELATIVE)
+        assert_close_to_scale(crop[2 + index].mean(axis=0), golden[f"layer{index}_mean"], RELATIVE)
     for ours, theirs in zip(states[:-1], crop):
         np.testing.assert_array_equal(ours[0].numpy(), theirs[:150])  # a short clip keeps its own frames
 
@@ -92,7 +89,7 @@ def test_live_against_the_installed_package(encoder, monkeypatch):
     original = importlib.import_module("distillmos").ConvTransformerSQAModel().eval()
     clip = torch.from_numpy(voice_like(8.5, seed=6))[None]
     with torch.inference_mode():
-        close(encoder.layer_states(clip)[-1][:, 0].numpy(), original(clip).numpy())
+        assert_close_to_scale(encoder.layer_states(clip)[-1][:, 0].numpy(), original(clip).numpy(), RELATIVE)
 
 
 def test_interface(encoder, tmp_path):

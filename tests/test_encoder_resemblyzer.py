@@ -11,12 +11,13 @@ import importlib.util
 import sys
 import types
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch_encoder_checks import (
+    GOLDEN_DIR,
+    assert_close_to_scale,
     check_extract_cli,
     check_fingerprint_and_round_trip,
     check_shapes_and_pooling,
@@ -24,8 +25,6 @@ from torch_encoder_checks import (
     load,
 )
 
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-sys.path.insert(0, str(GOLDEN_DIR))
 from signals import voice_like
 
 # float32 STFT, mel and three LSTM layers in another order of operations: measured max relative
@@ -44,9 +43,6 @@ def golden():
     return np.load(GOLDEN_DIR / "resemblyzer.npz")
 
 
-def close(ours: np.ndarray, expected: np.ndarray) -> None:
-    scale = float(np.abs(expected).max())
-    np.testing.assert_allclose(ours, expected, rtol=0, atol=RELATIVE * scale)
 
 
 def test_equals_the_original_package_outputs(encoder, golden):
@@ -57,20 +53,20 @@ def test_equals_the_original_package_outputs(encoder, golden):
         mel = encoder.mel(normalized)[0].numpy()
         states = [state[0].numpy() for state in encoder.layer_states(normalized)]
     assert mel.shape == (301, 40) and states[0].shape == (301, 256)
-    close(mel[frames], golden["mel_frames"])
-    close(mel.mean(axis=0), golden["mel_mean"])
+    assert_close_to_scale(mel[frames], golden["mel_frames"], RELATIVE)
+    assert_close_to_scale(mel.mean(axis=0), golden["mel_mean"], RELATIVE)
     for index in range(3):
-        close(states[index][-1], golden["lstm_last_frame"][index])
-    close(states[2][frames], golden["lstm2_frames"])
-    close(states[2].mean(axis=0), golden["lstm2_mean"])
-    close(states[3][frames], golden["linear_frames"])
+        assert_close_to_scale(states[index][-1], golden["lstm_last_frame"][index], RELATIVE)
+    assert_close_to_scale(states[2][frames], golden["lstm2_frames"], RELATIVE)
+    assert_close_to_scale(states[2].mean(axis=0), golden["lstm2_mean"], RELATIVE)
+    assert_close_to_scale(states[3][frames], golden["linear_frames"], RELATIVE)
     norms = np.linalg.norm(states[4], axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
-    close(states[5], golden["partial_embeddings"])
-    close(states[6][0], golden["utterance_embedding"])
+    assert_close_to_scale(states[5], golden["partial_embeddings"], RELATIVE)
+    assert_close_to_scale(states[6][0], golden["utterance_embedding"], RELATIVE)
     quiet = encoder.normalize(0.01 * waveform)  # -62 dBFS: raised to -30 dBFS like preprocess_wav
     with torch.inference_mode():
-        close(encoder.layer_states(quiet)[6][0, 0].numpy(), golden["quiet_utterance_embedding"])
+        assert_close_to_scale(encoder.layer_states(quiet)[6][0, 0].numpy(), golden["quiet_utterance_embedding"], RELATIVE)
 
 
 def test_live_against_the_installed_package(encoder, monkeypatch):
@@ -100,8 +96,8 @@ def test_live_against_the_installed_package(encoder, monkeypatch):
                 del sys.modules[name]
     with torch.inference_mode():
         states = encoder.layer_states(torch.from_numpy(wav)[None])
-    close(states[5][0].numpy(), partials)
-    close(states[6][0, 0].numpy(), expected)
+    assert_close_to_scale(states[5][0].numpy(), partials, RELATIVE)
+    assert_close_to_scale(states[6][0, 0].numpy(), expected, RELATIVE)
 
 
 def test_interface(encoder, tmp_path):

@@ -7,6 +7,7 @@ Each `check_*` takes an encoder name and asserts one part of the contract of
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,15 @@ import torch
 
 from audioqual.backbones import Backbone
 from audioqual.backbones.encoders import PretrainedEncoder
+
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+sys.path.insert(0, str(GOLDEN_DIR))  # golden/signals.py and the make_*.py scripts that wrote the goldens
+
+
+def assert_close_to_scale(ours: np.ndarray, expected: np.ndarray, relative: float) -> None:
+    """Every value within `relative` times the expected array's largest magnitude (a scale-free tolerance)."""
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=relative * float(np.abs(expected).max()))
 
 
 def load(name: str) -> PretrainedEncoder:
