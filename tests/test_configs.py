@@ -147,3 +147,19 @@ def test_config_dry_runs_one_step_on_tiny_data_of_its_layout(path, dry_data, tmp
     cls = _config_class(path).__name__
     run = {"NRTrainConfig": _dry_run_nr, "FrontendConfig": _dry_run_frontend}.get(cls, _dry_run_deepaq)
     run(path, dry_data, tmp_path / "out")
+
+
+def test_nr_trains_on_a_pretrained_encoder_from_a_wheel(dry_data, tmp_path):
+    """`features.backbone` takes a wheel encoder's name like a hub id: features extracted, head trained, saved."""
+    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr import train_nr
+
+    overrides = [f"data.train={dry_data['train']}", f"data.valid={dry_data['valid']}",
+                 "features.backbone=resemblyzer", "features.layer=3",  # its `linear` projection
+                 f"features.cache_dir={dry_data['root'] / 'cache'}", "features.device=cpu", "optim.device=cpu",
+                 "optim.epochs=1", f"output_dir={tmp_path / 'out'}"]  # fmt: skip
+    baseline = next(path for path in CONFIGS if path.name == "nr_baseline.yaml")
+    config = load_config(NRTrainConfig, baseline, overrides)
+    assert train_nr(config, progress=False).is_dir()
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics["valid"]) == set(config.data.aspects)
