@@ -182,8 +182,8 @@ class FusionScorer(PairLoader):
     sample_rate = RATE
     minimum_samples = MINIMUM_SAMPLES
 
-    def __init__(self, model: FusionModel):
-        self.model = model
+    def __init__(self, model: FusionModel | None = None):
+        self.model = model  # None: a loader only, as when measuring a listening test to fit a model
 
     def compare_samples(self, reference: np.ndarray, test: np.ndarray, warnings: list[str] | None = None) -> Score:
         """Score mono 48 kHz samples; lengths may differ (patch alignment follows the test)."""
@@ -221,7 +221,7 @@ def train_from_listening_test(manifest: str | Path, output: str | Path, score_co
     """
     from audioqual.data.manifest import read_manifest
 
-    scorer = FusionScorer(FusionModel([], [], [], [], 0.0))
+    scorer = FusionScorer()
     entries = read_manifest(manifest, path_key="test")
     rows, ratings, groups = [], [], []
     for entry in entries:
