@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from audioqual.backbones import Backbone
+from audioqual.backbones.encoders.protobuf import fields, read_varint
 from audioqual.data.manifest import entries_from_paths
 from audioqual.features import (
     FeatureCache,
@@ -69,51 +70,24 @@ def make_signal(seconds: float, rate: int, seed: int) -> np.ndarray:
 
 def onnx_parameter_count(data: bytes) -> int:
     """Number of values in an ONNX model's initializers (ModelProto.graph.initializer[].dims), without `onnx`."""
-
-    def varint(buf: bytes, pos: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
-            byte = buf[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value, pos
-
-    def fields(buf: bytes):
-        pos = 0
-        while pos < len(buf):
-            key, pos = varint(buf, pos)
-            number, wire = key >> 3, key & 7
-            if wire == 0:
-                value, pos = varint(buf, pos)
-            elif wire == 1:
-                value, pos = buf[pos : pos + 8], pos + 8
-            elif wire == 5:
-                value, pos = buf[pos : pos + 4], pos + 4
-            elif wire == 2:
-                length, pos = varint(buf, pos)
-                value, pos = buf[pos : pos + length], pos + length
-            else:
-                raise ValueError(f"unsupported protobuf wire type {wire}")
-            yield number, wire, value
-
     total = 0
-    for number, wire, graph in fields(data):
-        if number != 7 or wire != 2:  # ModelProto.graph
+    for number, graph in fields(data):
+        if number != 7 or not isinstance(graph, bytes):  # ModelProto.graph
             continue
-        for g_number, g_wire, tensor in fields(graph):
-            if g_number != 5 or g_wire != 2:  # GraphProto.initializer
+        for g_number, tensor in fields(graph):
+            if g_number != 5 or not isinstance(tensor, bytes):  # GraphProto.initializer
                 continue
             dims = []
-            for t_number, t_wire, value in fields(tensor):
-                if t_number == 1 and t_wire == 0:
-                    dims.append(value)
-                elif t_number == 1 and t_wire == 2:  # packed dims
+            for t_number, value in fields(tensor):
+                if t_number != 1:  # TensorProto.dims
+                    continue
+                if isinstance(value, bytes):  # packed
                     pos = 0
                     while pos < len(value):
-                        dim, pos = varint(value, pos)
+                        dim, pos = read_varint(value, pos)
                         dims.append(dim)
+                else:
+                    dims.append(value)
             total += int(np.prod(dims)) if dims else 1
     return total
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from audioqual.backbones.encoders.base import EncoderLayer, PretrainedEncoder
+from audioqual.backbones.encoders.protobuf import length_delimited
 from audioqual.errors import ModelLoadError
 
 MODEL_FIELD_GRAPH = 7  # ModelProto.graph
@@ -31,31 +32,15 @@ GRAPH_FIELD_OUTPUT = 12  # GraphProto.output
 VALUE_INFO_FIELD_NAME = 1  # ValueInfoProto.name
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _length_delimited(field: int, payload: bytes) -> bytes:
-    return _varint((field << 3) | 2) + _varint(len(payload)) + payload
-
-
 def with_extra_outputs(model_bytes: bytes, names: Sequence[str]) -> bytes:
     """The serialized ONNX model with the tensors `names` appended to its graph outputs."""
     outputs = b"".join(
-        _length_delimited(
-            GRAPH_FIELD_OUTPUT, _length_delimited(VALUE_INFO_FIELD_NAME, name.encode())
+        length_delimited(
+            GRAPH_FIELD_OUTPUT, length_delimited(VALUE_INFO_FIELD_NAME, name.encode())
         )
         for name in names
     )
-    return model_bytes + _length_delimited(MODEL_FIELD_GRAPH, outputs)
+    return model_bytes + length_delimited(MODEL_FIELD_GRAPH, outputs)
 
 
 class OnnxEncoder(PretrainedEncoder):

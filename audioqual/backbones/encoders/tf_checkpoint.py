@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audioqual.backbones.encoders import protobuf
 from audioqual.errors import ModelLoadError
 
 _TABLE_MAGIC = 0xDB4775248B80FB57
@@ -39,39 +40,6 @@ _DTYPES = {
 }
 
 
-def _varint(buffer: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buffer[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _proto_fields(buffer: bytes) -> list[tuple[int, int | bytes]]:
-    """The (field number, value) pairs of a protobuf message: varints as int, length-delimited as bytes."""
-    fields: list[tuple[int, int | bytes]] = []
-    pos = 0
-    while pos < len(buffer):
-        tag, pos = _varint(buffer, pos)
-        number, wire = tag >> 3, tag & 7
-        if wire == 0:
-            value, pos = _varint(buffer, pos)
-        elif wire == 2:
-            length, pos = _varint(buffer, pos)
-            value, pos = buffer[pos : pos + length], pos + length
-        elif wire == 5:
-            value, pos = struct.unpack_from("<I", buffer, pos)[0], pos + 4
-        elif wire == 1:
-            value, pos = struct.unpack_from("<Q", buffer, pos)[0], pos + 8
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        fields.append((number, value))
-    return fields
-
-
 def _block_entries(data: bytes, offset: int, size: int) -> list[tuple[bytes, bytes]]:
     """The key/value entries of one table block (keys are prefix-compressed against the previous key)."""
     if data[offset + size] != 0:
@@ -83,9 +51,9 @@ def _block_entries(data: bytes, offset: int, size: int) -> list[tuple[bytes, byt
     key = b""
     pos = 0
     while pos < end:
-        shared, pos = _varint(block, pos)
-        non_shared, pos = _varint(block, pos)
-        value_length, pos = _varint(block, pos)
+        shared, pos = protobuf.read_varint(block, pos)
+        non_shared, pos = protobuf.read_varint(block, pos)
+        value_length, pos = protobuf.read_varint(block, pos)
         key = key[:shared] + block[pos : pos + non_shared]
         pos += non_shared
         entries.append((key, block[pos : pos + value_length]))
@@ -101,23 +69,23 @@ def _table(index_bytes: bytes) -> dict[bytes, bytes]:
     if struct.unpack_from("<Q", footer, 40)[0] != _TABLE_MAGIC:
         raise ValueError("not a TensorFlow/LevelDB table (bad magic)")
     pos = 0
-    _meta_offset, pos = _varint(footer, pos)
-    _meta_size, pos = _varint(footer, pos)
-    index_offset, pos = _varint(footer, pos)
-    index_size, pos = _varint(footer, pos)
+    _meta_offset, pos = protobuf.read_varint(footer, pos)
+    _meta_size, pos = protobuf.read_varint(footer, pos)
+    index_offset, pos = protobuf.read_varint(footer, pos)
+    index_size, pos = protobuf.read_varint(footer, pos)
     table: dict[bytes, bytes] = {}
     for _last_key, handle in _block_entries(index_bytes, index_offset, index_size):
-        block_offset, hpos = _varint(handle, 0)
-        block_size, _ = _varint(handle, hpos)
+        block_offset, hpos = protobuf.read_varint(handle, 0)
+        block_size, _ = protobuf.read_varint(handle, hpos)
         table.update(_block_entries(index_bytes, block_offset, block_size))
     return table
 
 
 def _shape(proto: bytes) -> tuple[int, ...]:
     dims = []
-    for number, value in _proto_fields(proto):
+    for number, value in protobuf.fields(proto):
         if number == 2:  # repeated Dim dim
-            size = next((v for n, v in _proto_fields(value) if n == 1), 0)
+            size = next((v for n, v in protobuf.fields(value) if n == 1), 0)
             dims.append(int(size))
         elif number == 3 and value:  # unknown_rank
             raise ValueError("tensor of unknown rank")
@@ -136,7 +104,7 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
         table = _table(index_path.read_bytes())
     except (OSError, ValueError, IndexError, struct.error) as err:
         raise ModelLoadError(f"{index_path}: not a readable TensorFlow checkpoint index ({err})") from err
-    header = dict(_proto_fields(table.pop(b"", b"")))
+    header = dict(protobuf.fields(table.pop(b"", b"")))
     num_shards = int(header.get(1, 1))
     if header.get(2, 0) != 0:  # endianness: 0 = little
         raise ModelLoadError(f"{index_path}: big-endian checkpoints are not supported")
@@ -144,7 +112,7 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
     tensors: dict[str, np.ndarray] = {}
     for key, value in table.items():
         name = key.decode()
-        fields = dict(_proto_fields(value))
+        fields = dict(protobuf.fields(value))
         if 7 in fields:
             raise ModelLoadError(f"{index_path}: variable {name} is partitioned (sliced); not supported")
         dtype = _DTYPES.get(int(fields.get(1, 0)))
