@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,16 +74,12 @@ class FusionModel:
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write fusion.json atomically (a reader never sees half a model)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        from audioqual.analysis.outputs import write_json
+
         payload = {"format_version": FORMAT_VERSION, "kind": "nsim-fusion", "band_groups": BAND_GROUPS,
                    **asdict(self)}  # fmt: skip
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".fusion-", suffix=".json")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(payload, stream, indent=2)
-            stream.write("\n")
-        os.replace(temporary, directory / CONFIG_FILE)
-        return directory
+        write_json(Path(directory) / CONFIG_FILE, payload)
+        return Path(directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> FusionModel:
@@ -237,12 +232,9 @@ def train_from_listening_test(manifest: str | Path, output: str | Path, score_co
                       "cross_validation_groups": group_column, **report}  # fmt: skip
     model.save_pretrained(output)
     held_out = nested_predictions(x, np.array(ratings), groups)
+    from audioqual.analysis.outputs import write_csv
+
     folder = Path(manifest).resolve().parent
-    lines = ["test,score_cross_validated"] + [f"{_csv_text(os.path.relpath(e.path, folder))},{float(value)!r}"
-                                              for e, value in zip(entries, held_out)]
-    (Path(output) / CROSS_VALIDATION_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_csv(Path(output) / CROSS_VALIDATION_FILE, ["test", "score_cross_validated"],
+              [(os.path.relpath(e.path, folder), float(value)) for e, value in zip(entries, held_out)])
     return model, report
-
-
-def _csv_text(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
