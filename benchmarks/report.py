@@ -1,0 +1,133 @@
+"""Benchmark results as sections: one table each, printed, saved as JSON, rendered as Markdown, compared.
+
+A section's cells are formatted from measurements of the run that made it; `ratios` names every
+ratio it measured (stable keys), so that `compare` can check two runs against each other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BEGIN = "<!-- BEGIN BENCHMARK RESULTS"
+END = "<!-- END BENCHMARK RESULTS -->"
+
+
+@dataclass
+class Section:
+    """One benchmark's table, how it was measured, its named ratios and its raw samples."""
+
+    key: str
+    title: str
+    method: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    ratios: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time the section took
+
+    def add(self, *cells: object) -> None:
+        if len(cells) != len(self.columns):
+            raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
+        self.rows.append([str(cell) for cell in cells])
+
+    def table(self) -> str:
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        parts = [f"### {self.title}", "", self.method, "", self.table()]
+        if self.notes:
+            parts += ["", *[f"- {note}" for note in self.notes]]
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Section:
+        return cls(**data)
+
+
+def number(value: float, digits: int = 3) -> str:
+    """`value` to `digits` significant digits, without an exponent for everyday magnitudes."""
+    if value == 0 or 1e-4 <= abs(value) < 1e6:
+        return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
+    return f"{value:.{digits - 1}e}"
+
+
+def write_sections(path: Path, sections: list[Section], header: dict[str, Any] | None = None) -> Path:
+    """Sections (and a header: machine, threads, options) as one JSON file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**(header or {}), "sections": [s.to_dict() for s in sections]}
+    path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def read_sections(path: Path) -> tuple[dict[str, Any], list[Section]]:
+    payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    sections = [Section.from_dict(s) for s in payload.pop("sections")]
+    return payload, sections
+
+
+def render(header: dict[str, Any], sections: list[Section]) -> str:
+    """The whole result as Markdown: where and when it was measured, then every section."""
+    machine = header["machine"]
+    lines = [
+        f"Measured {machine['date']} with `{header['command']}` on {machine['cpu']}, "
+        f"{machine['cores_usable']} usable cores, {machine['memory_gib']} GiB memory, load average "
+        f"{' / '.join(str(v) for v in machine['load_average'])} (1 / 5 / 15 min) at the start; {machine['os']}, "
+        f"Python {machine['python']}, numpy {machine['numpy']}, torch {machine['torch']}. "
+        f"Threads: {header['threads']}.",
+    ]
+    if header.get("quick"):
+        lines += ["", "**`--quick` run: fewer pairs, clips and lengths; its figures are indicative only.**"]
+    for section in sections:
+        lines += ["", section.markdown()]
+    return "\n".join(lines) + "\n"
+
+
+def update_markdown(doc: Path, markdown: str) -> None:
+    """Replace what lies between the result markers of `doc` with `markdown` (the prose around them stays)."""
+    text = doc.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN), text.index(END)
+    first_line_end = text.index("\n", start) + 1
+    doc.write_text(text[:first_line_end] + "\n" + markdown + "\n" + text[end:], encoding="utf-8")
+
+
+def compare(first: list[Section], second: list[Section], tolerance: float = 0.10) -> tuple[list[str], bool]:
+    """Every ratio both runs measured, side by side; whether all agree within `tolerance` (larger / smaller - 1)."""
+    a = {f"{s.key}: {name}": value for s in first for name, value in s.ratios.items()}
+    b = {f"{s.key}: {name}": value for s in second for name, value in s.ratios.items()}
+    lines, agree = [], True
+    width = max((len(key) for key in a | b), default=10)
+    for key in sorted(a | b):
+        if key not in a or key not in b:
+            lines.append(f"{key:{width}s}  only in the {'first' if key in a else 'second'} run")
+            continue
+        x, y = a[key], b[key]
+        low, high = sorted((abs(x), abs(y)))
+        difference = high / low - 1 if low > 0 else (0.0 if high == 0 else float("inf"))
+        ok = difference <= tolerance and (x >= 0) == (y >= 0)
+        agree &= ok
+        lines.append(f"{key:{width}s}  {number(x, 4):>9s}  {number(y, 4):>9s}  {100 * difference:6.1f} %  "
+                     f"{'ok' if ok else 'DIFFERS'}")
+    return lines, agree
+
+
+def add_output_arguments(parser) -> None:
+    """The options every benchmark script shares: its thread count and where its sections go."""
+    parser.add_argument("--threads", type=int, default=2, help="threads of every pool (torch, BLAS, OpenMP)")
+    parser.add_argument("--json", type=Path, help="write the sections to this JSON file (run_all.py reads it)")
+
+
+def emit(sections: list[Section], json_path: Path | None, header: dict[str, Any] | None = None) -> None:
+    """Print every section as Markdown and, with a path, save them."""
+    for section in sections:
+        print("\n" + section.markdown(), flush=True)
+    if json_path is not None:
+        write_sections(json_path, sections, header)

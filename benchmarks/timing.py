@@ -1,0 +1,255 @@
+"""How every benchmark here times: fixed threads, warm-up discarded, repeated and interleaved runs, spread.
+
+A figure is never one run. `interleave` first runs the warm-up items (discarded), then each timed
+item once per side, the sides alternating within an item (A, B, A, B, ...), so whatever load the
+machine carries hits every side alike. `Stats` summarises one side's samples (minimum, median,
+quartiles); `Ratio` two sides' paired samples (the ratio of their medians, and the quartiles of the
+per-item ratios as its spread). `repetitions_for` gives short timings more repetitions.
+`PeakMemory` records the resident memory a block of code reaches; `run_fresh` times a command in a
+new process and reads that process's own peak resident memory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import numpy as np
+
+MIN_REPETITIONS = 5
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")  # fmt: skip
+
+Item = TypeVar("Item")
+
+
+def fix_threads(count: int) -> str:
+    """Pin torch's, BLAS's and OpenMP's thread pools to `count` (here and in child processes); returns what was set."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(count)
+    threadpool_limits(count)  # libraries already loaded; the variables cover those loaded later
+    import torch
+
+    torch.set_num_threads(count)
+    try:
+        torch.set_num_interop_threads(count)
+    except RuntimeError:  # only settable before torch's first parallel work; then it is reported as it is
+        pass
+    pools = sorted({f"{pool['internal_api']} {pool['num_threads']}" for pool in threadpool_info()})
+    return (f"{count} thread(s): torch intra-op {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()}; "
+            f"{', '.join(pools) or 'no BLAS/OpenMP pool loaded yet'}; {'/'.join(THREAD_VARIABLES[:3])}={count}")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Timed samples of one side (seconds, or seconds per unit after `per`)."""
+
+    samples: tuple[float, ...]
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stats:
+        if not values:
+            raise ValueError("no samples")
+        return cls(tuple(float(v) for v in values))
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
+
+    @property
+    def minimum(self) -> float:
+        return min(self.samples)
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples))
+
+    @property
+    def quartiles(self) -> tuple[float, float]:
+        low, high = np.percentile(self.samples, [25, 75])
+        return float(low), float(high)
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median."""
+        low, high = self.quartiles
+        return (high - low) / self.median if self.median else math.inf
+
+    def per(self, sizes: Sequence[float]) -> Stats:
+        """Each sample divided by its item's size (e.g. seconds per audio-second)."""
+        if len(sizes) != self.n:
+            raise ValueError(f"{len(sizes)} sizes for {self.n} samples")
+        return Stats(tuple(s / size for s, size in zip(self.samples, sizes)))
+
+    def describe(self, unit: str = "s") -> str:
+        return (f"median {self.median:.4g} {unit} (min {self.minimum:.4g}, IQR {100 * self.spread:.0f} %, "
+                f"n={self.n})")
+
+    def to_dict(self) -> dict[str, Any]:
+        low, high = self.quartiles
+        return {"n": self.n, "min": self.minimum, "median": self.median, "q1": low, "q3": high,
+                "max": max(self.samples), "samples": list(self.samples)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """numerator / denominator of two sides timed on the same items: the ratio of medians, per-item quartiles."""
+
+    value: float
+    q1: float
+    q3: float
+    n: int
+
+    @classmethod
+    def between(cls, numerator: Stats, denominator: Stats) -> Ratio:
+        if numerator.n != denominator.n:
+            raise ValueError(f"unpaired samples: {numerator.n} against {denominator.n}")
+        paired = [a / b for a, b in zip(numerator.samples, denominator.samples)]
+        low, high = np.percentile(paired, [25, 75])
+        return cls(numerator.median / denominator.median, float(low), float(high), numerator.n)
+
+    def describe(self, digits: int = 3) -> str:
+        return f"{self.value:.{digits}g} (IQR {self.q1:.{digits}g}-{self.q3:.{digits}g}, n={self.n})"
+
+    def to_dict(self) -> dict[str, float]:
+        return {"value": self.value, "q1": self.q1, "q3": self.q3, "n": self.n}
+
+
+def interleave(sides: Mapping[str, Callable[[Item], Any]], items: Sequence[Item],
+               warmup: Sequence[Item] = ()) -> dict[str, Stats]:
+    """Run every side on each warm-up item (discarded), then time every side on each item, sides alternating."""
+    for item in warmup:
+        for run in sides.values():
+            run(item)
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for item in items:
+        for name, run in sides.items():
+            start = time.perf_counter()
+            run(item)
+            times[name].append(time.perf_counter() - start)
+    return {name: Stats.of(values) for name, values in times.items()}
+
+
+def repeat(run: Callable[[], Any], repetitions: int = MIN_REPETITIONS, warmup: int = 1) -> Stats:
+    """`run()` timed `repetitions` times after `warmup` discarded runs."""
+    return interleave({"run": lambda _: run()}, [None] * repetitions, [None] * warmup)["run"]
+
+
+def repetitions_for(seconds: float, budget: float = 2.0, minimum: int = MIN_REPETITIONS, maximum: int = 50) -> int:
+    """How often to repeat a run of about `seconds`: enough to fill `budget` seconds, within [minimum, maximum]."""
+    if seconds <= 0:
+        return maximum
+    return int(min(maximum, max(minimum, math.ceil(budget / seconds))))
+
+
+def resident_mb() -> float:
+    """The process's resident memory now (MiB)."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def lifetime_peak_mb() -> float:
+    """The process's peak resident memory since it started (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakMemory:
+    """Peak resident memory reached inside a `with` block (sampled every `interval` s, exact if a lifetime peak).
+
+    Memory freed earlier but kept by the allocator may be reused inside the block, so `growth_mb` can
+    understate what the block needs on its own; a fresh process (`run_fresh`) gives the whole figure.
+    """
+
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.before_mb = self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakMemory:
+        self.before_mb = self.peak_mb = resident_mb()
+        self._lifetime_before = lifetime_peak_mb()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, resident_mb())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, resident_mb())
+        lifetime = lifetime_peak_mb()
+        if lifetime > self._lifetime_before:  # the process's all-time peak was set inside the block: exact
+            self.peak_mb = max(self.peak_mb, lifetime)
+
+    @property
+    def growth_mb(self) -> float:
+        return self.peak_mb - self.before_mb
+
+
+@dataclass(frozen=True)
+class FreshRun:
+    """One command in a new process: its wall time and its own peak resident memory."""
+
+    seconds: float
+    peak_mb: float
+
+
+def run_fresh(command: Sequence[str], env: Mapping[str, str] | None = None) -> FreshRun:
+    """Run `command` in a new process; raises RuntimeError with its stderr's tail when it fails."""
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=stderr,
+                                   env=None if env is None else dict(env))  # fmt: skip
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}: {' | '.join(tail)}")
+    return FreshRun(seconds, usage.ru_maxrss / 1024)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: date, CPU, cores, memory, load, library versions."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    memory_gib = None
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+        with open("/proc/meminfo") as handle:
+            memory_gib = round(int(next(line.split()[1] for line in handle if line.startswith("MemTotal"))) / 2**20, 1)
+    except OSError:
+        pass
+    return {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "memory_gib": memory_gib,
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+    }
