@@ -1,119 +1,162 @@
-"""Full-reference speed, like for like: the default model (NSIM fusion v2) against ViSQOL v3 and the v1 model.
+"""Full-reference speed on real pairs, like for like: every shipped model and registered metric against ViSQOL.
 
-  python benchmarks/bench_fr_models.py [--pairs 50] [--repeats 3] [--threads 2]
+  python benchmarks/bench_fr_models.py [--pairs 60] [--slow-pairs 5] [--threads 2] [--json OUT]
 
-Every side scores the same pre-decoded pairs (decoding is not timed, for
-anyone): real pairs from the GenSVS development set when ../shared/data is
-present (5 s, 48 kHz), else generated ones. Per pair, the sides run
-interleaved (v2, ViSQOL, v1, v2, ViSQOL, v1, ...) so that machine load hits
-them alike; after one warm-up pass, each pair is timed `--repeats` times and
-its minimum kept. Printed: per side the median and total seconds per pair,
-seconds per audio-second of the pair, and the ratio to ViSQOL. Then
-`audioqual compare --ref R D` in a fresh process (imports included), median
-of 5. Thread counts are fixed and printed; figures taken while other work
-runs are indicative.
+Pairs: the GenSVS development set (5 s, 44.1 kHz stereo), decoded once before any timing. Every
+side scores the same pairs the way `audioqual metric` scores one pair (`score_one`: downmix and
+resample to the metric's rate, then the metric), and none keeps anything between pairs or metrics:
+CDPAM's embedding cache is off, DeePAQ (default-v1) embeds both signals of every pair (what its
+reference cache saves is bench_default_model.py's own line), and PEAQ and the 2f-model each
+compute the MOVs they share (what sharing saves is its own line). Each pair is one repetition: after
+one warm-up call per side (discarded), the sides run interleaved on each pair (A, B, C, A, B, C
+...). Per side: seconds per audio-second of the test signal (median and minimum over the pairs,
+IQR relative to the median) and ViSQOL's time over its own (x faster than ViSQOL) as the ratio of
+the medians, with the quartiles of the per-pair ratios. HAAQI and CDPAM take seconds per pair, so
+they run on the first --slow-pairs pairs only, interleaved with ViSQOL on those same pairs.
+Memory: how far the process's resident memory rises while the metric is built and scores its
+first pair.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[1]
-GENSVS = ROOT.parent / "shared" / "data" / "dev_listening" / "manifest.csv"
-RATE = 48000
+from devdata import decoded, gensvs_pairs  # noqa: E402
+from report import Section, add_output_arguments, emit, number  # noqa: E402
+from timing import PeakMemory, Ratio, fix_threads, interleave  # noqa: E402
+
+BASELINE = "visqol"
 
 
-def load_pairs(count: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
-    from audioqual.io import AudioLoadOptions, load_audio
+@dataclass(frozen=True)
+class Side:
+    """One timed side: registry metric names scored in turn on each pair, with their options."""
 
-    options = AudioLoadOptions(sample_rate=RATE)
-    if GENSVS.is_file():
-        from audioqual.data.manifest import read_manifest
+    label: str
+    metrics: tuple[tuple[str, dict], ...]
+    alone: bool = True  # forget the PEAQ MOVs that PEAQ and the 2f-model keep for each other
 
-        entries = read_manifest(GENSVS, path_key="test")[:count]
-        pairs = [(load_audio(e.resolve_path("reference"), options)[0], load_audio(e.path, options)[0]) for e in entries]
-        return pairs, f"{len(pairs)} GenSVS pairs (5 s, 48 kHz mono)"
-    rng = np.random.default_rng(0)
-    pairs = []
-    for _ in range(count):
-        clean = (0.1 * rng.standard_normal((1, 5 * RATE))).astype(np.float32)
-        pairs.append((clean, clean + (0.02 * rng.standard_normal(clean.shape)).astype(np.float32)))
-    return pairs, f"{count} generated noise pairs (5 s, 48 kHz) - ../shared/data is absent"
+
+SIDES = {
+    "default": Side("default (v2, NSIM fusion)", (("default", {}),)),
+    "default-v1": Side("default-v1 (DeePAQ)", (("default", {"model": "default-v1"}),)),
+    "visqol": Side("ViSQOL v3, audio mode", (("visqol", {}),)),
+    "visqol-speech": Side("ViSQOL v3, speech mode", (("visqol-speech", {}),)),
+    "peaq": Side("PEAQ Basic", (("peaq", {}),)),
+    "twof": Side("2f-model", (("twof", {}),)),
+    "peaq+twof": Side("PEAQ and 2f-model on the same pair (MOVs computed once, as `metric peaq,twof` does)",
+                      (("peaq", {}), ("twof", {})), alone=False),
+    "embedding-distance": Side("embedding distance (musicnn)", (("embedding-distance", {}),)),
+}
+SLOW_SIDES = {
+    "haaqi": Side("HAAQI", (("haaqi", {}),)),
+    "cdpam": Side("CDPAM", (("cdpam", {"cache_size": 0}),)),
+}
+COLUMNS = ["model or metric", "pairs", "s per audio-s: median", "min", "IQR", "x faster than ViSQOL (IQR)",
+           "memory MB"]  # fmt: skip
+
+
+def forget_shared_movs() -> None:
+    """PEAQ and the 2f-model keep the last pair's MOVs for each other: timed alone, each computes them."""
+    from audioqual.baselines import peaq_metric
+
+    peaq_metric._LAST_MOVS.clear()
+
+
+def scorer(side: Side, audio: dict):
+    """Score one pair from its decoded samples with every metric of `side`, each through a fresh PairAudio."""
+    from audioqual.metrics.pairs import PairAudio, score_one
+    from audioqual.metrics.registry import create
+
+    metrics = []
+    for name, options in side.metrics:
+        metric = create(name, **options)
+        metric.ensure_ready()
+        metrics.append(metric)
+
+    def score(pair) -> None:
+        for index, metric in enumerate(metrics):
+            if side.alone or index == 0:
+                forget_shared_movs()
+            score_one(metric, pair, PairAudio(pair, {pair.reference: audio[pair.reference],
+                                                     pair.test: audio[pair.test]}))  # fmt: skip
+
+    return score
+
+
+def build(sides: dict[str, Side], audio: dict, first_pair) -> tuple[dict, dict[str, float], dict[str, str]]:
+    """Each side's scorer (built and warmed up on one pair), its memory rise, or why it is not available."""
+    from audioqual.errors import AudioqualError
+
+    scorers, memory, unavailable = {}, {}, {}
+    for key, side in sides.items():
+        try:
+            with PeakMemory() as peak:
+                scorers[key] = scorer(side, audio)
+                scorers[key](first_pair)  # warm-up: imports, JIT compilation, model loading
+        except (AudioqualError, ImportError, OSError) as err:
+            unavailable[key] = f"{type(err).__name__}: {err}"
+            scorers.pop(key, None)
+            continue
+        memory[key] = peak.growth_mb
+    return scorers, memory, unavailable
+
+
+def fr_section(pair_count: int, slow_count: int) -> Section:
+    started = time.perf_counter()
+    pairs, source = gensvs_pairs(max(pair_count, slow_count))
+    audio = {path: decoded(path) for pair in pairs for path in (pair.reference, pair.test)}
+    seconds = [audio[pair.test][0].shape[1] / audio[pair.test][1] for pair in pairs]
+    section = Section(
+        "fr", f"Full-reference models and metrics against ViSQOL ({source})",
+        __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(), COLUMNS,
+    )
+    groups = [(SIDES, pairs[:pair_count])]
+    if slow_count > 0:
+        groups.append(({BASELINE: SIDES[BASELINE], **SLOW_SIDES}, pairs[:slow_count]))
+    else:
+        section.notes.append(f"{', '.join(side.label for side in SLOW_SIDES.values())}: not run (--slow-pairs 0)")
+    built, memory = {}, {}
+    for sides, timed in groups:
+        todo = {key: value for key, value in sides.items() if key not in built}
+        scorers, rises, unavailable = build(todo, audio, pairs[0])
+        built.update(scorers)
+        memory.update(rises)
+        for key, reason in unavailable.items():
+            section.add(sides[key].label, 0, "not available", "", "", reason, "")
+        stats = interleave({key: built[key] for key in sides if key in built}, timed)
+        sizes = seconds[: len(timed)]
+        per_second = {key: value.per(sizes) for key, value in stats.items()}
+        section.data[f"{len(timed)} pairs"] = {key: value.to_dict() for key, value in per_second.items()}
+        for key, value in per_second.items():
+            if sides is not SIDES and key == BASELINE:
+                continue  # the baseline's own row is the one on all pairs
+            speedup = "1 (the baseline)"
+            if key != BASELINE and BASELINE in per_second:
+                ratio = Ratio.between(per_second[BASELINE], value)
+                speedup = f"{number(ratio.value)} ({number(ratio.q1)}-{number(ratio.q3)})"
+                section.ratios[f"{key} x faster than ViSQOL ({len(timed)} pairs)"] = ratio.value
+            section.add(sides[key].label, len(timed), number(value.median), number(value.minimum),
+                        f"{100 * value.spread:.0f} %", speedup, f"{memory[key]:.0f}")
+    section.seconds = time.perf_counter() - started
+    return section
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pairs", type=int, default=60, help="GenSVS pairs for the main metrics (60 exist)")
+    parser.add_argument("--slow-pairs", type=int, default=5, help="pairs for HAAQI and CDPAM (0: skip them)")
+    add_output_arguments(parser)
     args = parser.parse_args()
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    import torch
-
-    from audioqual.metrics.registry import create
-    from audioqual.models.registry import load_fr_scorer
-
-    torch.set_num_threads(args.threads)
-    pairs, what = load_pairs(args.pairs)
-    print(f"{what}; {args.threads} thread(s) (OMP, torch); {os.cpu_count()} CPUs visible; "
-          f"load average {os.getloadavg()}")
-    v2, v1 = load_fr_scorer("default"), load_fr_scorer("default-v1")
-    visqol = create("visqol")
-    visqol.ensure_ready()
-    sides = {
-        "default (v2, NSIM fusion)": lambda r, d: v2.compare_samples(r[0], d[0]),
-        "ViSQOL v3 audio": lambda r, d: visqol.score_pair(r, d, RATE),
-        "default-v1 (DeePAQ)": lambda r, d: v1.compare_loaded(*_loaded(v1, r, d)),
-    }
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for reference, test in pairs:
-        for run in range(args.repeats + 1):
-            for name, score in sides.items():
-                started = time.perf_counter()
-                score(reference, test)
-                elapsed = time.perf_counter() - started
-                if run == 0:
-                    continue  # warm-up
-                if run == 1:
-                    times[name].append(elapsed)
-                else:
-                    times[name][-1] = min(times[name][-1], elapsed)
-    seconds = statistics.median(p[0].shape[1] / RATE for p in pairs)
-    base = statistics.median(times["ViSQOL v3 audio"])
-    print(f"\n{'side':28s} {'median s/pair':>14s} {'total s':>9s} {'s per audio-s':>14s} {'x faster than ViSQOL':>21s}")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:28s} {median:14.4f} {sum(values):9.2f} {median / seconds:14.5f} {base / median:21.1f}")
-    examples = ROOT / "audioqual" / "models" / "examples"
-    command = [sys.executable, "-m", "audioqual.cli.main", "compare", "--ref", str(examples / "reference.flac"),
-               str(examples / "mp3_32k.flac")]
-    walls = []
-    for _ in range(5):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        walls.append(time.perf_counter() - started)
-    print(f"\naudioqual compare --ref R D (fresh process, default model): median {statistics.median(walls):.2f} s "
-          f"wall (min {min(walls):.2f}, max {max(walls):.2f}); load average after {os.getloadavg()}")
+    print(fix_threads(args.threads), flush=True)
+    emit([fr_section(args.pairs, args.slow_pairs)], args.json)
     return 0
-
-
-def _loaded(scorer, reference: np.ndarray, test: np.ndarray):
-    import soxr
-
-    from audioqual.io.pair import LoadedAudio
-
-    def at_rate(samples: np.ndarray) -> np.ndarray:
-        return soxr.resample(samples[0], RATE, scorer.sample_rate).astype(np.float32)
-
-    return LoadedAudio("<reference>", at_rate(reference), RATE), LoadedAudio("<test>", at_rate(test), RATE)
 
 
 if __name__ == "__main__":
