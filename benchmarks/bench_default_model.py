@@ -1,90 +1,110 @@
-"""Speed of the packaged default full-reference model on a 10 s stereo pair (CPU).
+"""The shipped DeePAQ model (default-v1): scoring against its bare forward passes, and what its reference cache saves.
 
-  python benchmarks/bench_default_model.py [--threads 2] [--repeats 20] [--seconds 10]
+  python benchmarks/bench_default_model.py [--references 2] [--threads 2] [--json OUT]
 
-Writes a 10 s, 44.1 kHz stereo reference (the bundled example vocal, looped) and a
-degraded copy (MP3 at 32 kbit/s) to a temporary folder, then times:
-- model load (from the package folder);
-- one pair scored with `DeePAQScorer.compare_files` (decode, downmix, resample to 48 kHz,
-  two embeddings, distance, mapping), median and min over `--repeats` runs, with no
-  reference-embedding cache (so both signals are embedded every time);
-- the embedding forward passes alone;
-- `audioqual compare --ref REF DEG` as a fresh process (Python start-up and imports included).
-Prints the machine's load average before and after, since the CPU may be shared.
+Pairs: GenSVS pairs grouped by reference (each target is the reference of 5 tests), the first
+--references groups, files on disk. One repetition is one pass over those pairs; after one
+warm-up pass, three sides run interleaved pass by pass (A, B, C, A, B, C ...):
+bare forwards: the model's forward on the reference and on the test, decoded, downmixed,
+resampled and trimmed beforehand as the scorer does it (two forwards per pair);
+scoring: `DeePAQScorer.compare_files` with its reference cache off (decode, downmix, resample,
+align, the same two forwards, distance, mapping);
+scoring with the reference cache: the same with the scorer's default cache, as `audioqual
+compare` runs, emptied before each pass (one forward per pair once its reference is cached).
+Overhead = scoring / bare forwards: the same two forwards per pair. What the cache saves is its
+own line (cached / uncached scoring): less work by design, not a negative overhead. Ratios are of
+the medians, with the quartiles of the per-pass ratios.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from audioqual.deepaq import PACKAGED_MODEL
-from audioqual.deepaq.model import DeePAQModel
-from audioqual.deepaq.scorer import DeePAQScorer
-from audioqual.degrade.codecs import code_round_trip
-from audioqual.io import AudioLoadOptions, ChannelPolicy, load_audio, save_audio
+from devdata import gensvs_pairs  # noqa: E402
+from report import Section, add_output_arguments, emit, number, overhead  # noqa: E402
+from timing import MIN_REPETITIONS, Ratio, fix_threads, interleave  # noqa: E402
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "audioqual" / "models" / "examples" / "reference.flac"
+COLUMNS = ["side", "pairs per pass", "s per pair: median", "min", "IQR", "against", "ratio (IQR)"]
 
 
-def make_pair(folder: Path, seconds: float) -> tuple[Path, Path]:
-    samples, rate = load_audio(EXAMPLE, AudioLoadOptions(channels=ChannelPolicy.STEREO))
-    frames = int(seconds * rate)
-    looped = np.tile(samples, (1, frames // samples.shape[1] + 1))[:, :frames]
-    degraded = code_round_trip(looped, rate, "mp3", 32).samples
-    return save_audio(folder / "ref.wav", looped, rate), save_audio(folder / "deg.wav", degraded, rate)
+def grouped_by_reference(references: int) -> tuple[list, str]:
+    """GenSVS pairs of the first `references` references, each reference's tests together."""
+    pairs, source = gensvs_pairs(60)
+    groups: dict[str, list] = {}
+    for pair in pairs:
+        groups.setdefault(pair.reference, []).append(pair)
+    chosen = [pair for group in list(groups.values())[:references] for pair in group]
+    return chosen, f"{len(chosen)} pairs sharing {references} references, taken from {source}"
+
+
+def deepaq_section(references: int, repetitions: int) -> Section:
+    import torch
+
+    from audioqual.deepaq.scorer import DeePAQScorer
+    from audioqual.models.registry import load_fr_scorer
+
+    started = time.perf_counter()
+    pairs, source = grouped_by_reference(references)
+    model = load_fr_scorer("default-v1", device="cpu").model
+    uncached = DeePAQScorer(model, device="cpu", reference_cache_size=0)
+    inputs = []
+    for pair in pairs:
+        reference, test, _ = uncached.align(uncached.load(pair.reference), uncached.load(pair.test))
+        inputs.append([torch.from_numpy(reference.astype("float32"))[None], torch.from_numpy(test.astype("float32"))[None]])
+
+    @torch.inference_mode()
+    def bare(_) -> None:
+        for reference, test in inputs:
+            model(reference), model(test)
+
+    def scoring(_) -> None:
+        for pair in pairs:
+            uncached.compare_files(pair.reference, pair.test)
+
+    def cached(_) -> None:
+        scorer = DeePAQScorer(model, device="cpu")  # a fresh, empty reference cache each pass
+        for pair in pairs:
+            scorer.compare_files(pair.reference, pair.test)
+
+    stats = interleave({"bare": bare, "scoring": scoring, "cached": cached}, [None] * repetitions, [None])
+    per_pair = {key: value.per([len(pairs)] * value.n) for key, value in stats.items()}
+    scoring_overhead = Ratio.between(per_pair["scoring"], per_pair["bare"])
+    cache_saving = Ratio.between(per_pair["cached"], per_pair["scoring"])
+    section = Section("deepaq", f"default-v1 (DeePAQ): scoring against its bare forwards ({source})",
+                      __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(), COLUMNS)  # fmt: skip
+    rows = {
+        "bare": ("bare forwards (2 per pair)", "", ""),
+        "scoring": ("scoring, reference cache off", "bare forwards", f"overhead {overhead(scoring_overhead)}"),
+        "cached": ("scoring with the reference cache", "scoring, cache off",
+                   f"{number(cache_saving.value)} ({number(cache_saving.q1)}-{number(cache_saving.q3)}): "
+                   f"the cache's saving, less work by design"),
+    }
+    for key, (label, against, ratio) in rows.items():
+        value = per_pair[key]
+        section.add(label, len(pairs), number(value.median), number(value.minimum), f"{100 * value.spread:.0f} %",
+                    against, ratio)  # fmt: skip
+    section.ratios["scoring / bare forwards"] = scoring_overhead.value
+    section.ratios["cached scoring / scoring"] = cache_saving.value
+    section.data = {key: value.to_dict() for key, value in per_pair.items()}
+    section.seconds = time.perf_counter() - started
+    return section
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--references", type=int, default=2, help="reference groups of 5 GenSVS pairs each")
+    parser.add_argument("--repetitions", type=int, default=MIN_REPETITIONS, help="timed passes")
+    add_output_arguments(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPU(s) visible; "
-          f"load average before: {os.getloadavg()}")  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="audioqual-bench-") as tmp:
-        ref, deg = make_pair(Path(tmp), args.seconds)
-        started = time.perf_counter()
-        model = DeePAQModel.from_pretrained(PACKAGED_MODEL)
-        load_seconds = time.perf_counter() - started
-        scorer = DeePAQScorer(model, device="cpu", reference_cache_size=0)  # embed both signals every time
-        params = sum(p.numel() for p in model.parameters())
-        print(f"model: {params / 1e6:.2f} M parameters, loaded in {load_seconds:.3f} s")
-        scorer.compare_files(ref, deg)  # warm-up
-        pair_times, embed_times = [], []
-        for _ in range(args.repeats):
-            started = time.perf_counter()
-            result = scorer.compare_files(ref, deg)
-            pair_times.append(time.perf_counter() - started)
-        a, b = scorer.load(ref).samples, scorer.load(deg).samples
-        for _ in range(args.repeats):
-            started = time.perf_counter()
-            scorer.embed(a), scorer.embed(b)
-            embed_times.append(time.perf_counter() - started)
-        print(f"{args.seconds:g} s stereo 44.1 kHz pair (MP3 32 kbit/s): distance {result.distance:.3f}, "
-              f"score {result.scores.get('score', float('nan')):.2f}")  # fmt: skip
-        print(f"  compare_files (decode + resample + 2 embeddings + mapping): median {statistics.median(pair_times):.3f} s, "
-              f"min {min(pair_times):.3f} s over {args.repeats}")  # fmt: skip
-        print(f"  two embeddings only: median {statistics.median(embed_times):.3f} s, min {min(embed_times):.3f} s")
-        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), HF_HUB_OFFLINE="1")
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "audioqual.cli.main", "compare", "--ref", str(ref), str(deg)],
-                       check=True, capture_output=True, env=env)  # fmt: skip
-        print(f"  `audioqual compare --ref REF DEG` fresh process, wall: {time.perf_counter() - started:.2f} s")
-    print(f"load average after: {os.getloadavg()}")
+    print(fix_threads(args.threads), flush=True)
+    emit([deepaq_section(args.references, args.repetitions)], args.json)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

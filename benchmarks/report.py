@@ -60,6 +60,16 @@ def number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits - 1}e}"
 
 
+def overhead(ratio) -> str:
+    """A wrapped/bare `Ratio` as an overhead cell; a negative one says why it is negative."""
+    cell = f"{100 * (ratio.value - 1):+.1f} % (IQR {100 * (ratio.q1 - 1):+.1f} to {100 * (ratio.q3 - 1):+.1f} %)"
+    if ratio.value >= 1:
+        return cell
+    if ratio.q3 >= 1:
+        return cell + ": below zero within the spread of the paired runs, i.e. no measurable overhead"
+    return cell + ": faster than its bare baseline in most runs, unexplained (check that both do the same work)"
+
+
 def write_sections(path: Path, sections: list[Section], header: dict[str, Any] | None = None) -> Path:
     """Sections (and a header: machine, threads, options) as one JSON file."""
     path.parent.mkdir(parents=True, exist_ok=True)

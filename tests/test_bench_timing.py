@@ -103,3 +103,9 @@ def test_section_round_trips_through_json(tmp_path):
     assert header == {"quick": True} and sections == [section]
     with pytest.raises(ValueError):
         section.add(1)
+
+
+def test_a_negative_overhead_says_why():
+    assert report.overhead(timing.Ratio(1.05, 1.02, 1.08, 5)) == "+5.0 % (IQR +2.0 to +8.0 %)"
+    assert "within the spread" in report.overhead(timing.Ratio(0.99, 0.97, 1.01, 5))
+    assert "unexplained" in report.overhead(timing.Ratio(0.9, 0.88, 0.95, 5))
