@@ -1,144 +1,180 @@
-"""Extraction throughput and overhead against a bare `model(inputs)` forward.
+"""Feature extraction against a bare forward of the same backbone on the same clips, for every backbone.
 
-Generates clips (44.1 kHz stereo WAV, so decoding, downmix and resampling are
-included), then times, on the same clips and batches:
-  bare:     the transformers model's forward on pre-loaded, pre-resampled tensors
-  extract:  audioqual's extract_features into an empty cache (decode, resample,
-            normalise, forward, pool, atomic cache write)
-and prints audio seconds per wall second and overhead = extract / bare - 1.
+  python benchmarks/bench_extract.py [--backbones NAME ...] [--threads 2] [--json OUT]
 
-  python benchmarks/bench_extract.py --size base --clips 32 --seconds 4 --device cpu
-
-peak_rss_mb is the process's peak resident memory so far (sizes run in the
-order given, so list them smallest first); peak_gpu_mb is torch's peak CUDA
-allocation.
+Backbones: each SSL architecture with random weights (speed depends on the architecture only):
+the tiny test configuration of wav2vec 2.0, HuBERT, WavLM and MERT, and a MERT-v1-95M-shaped base
+model; and every pretrained encoder whose weights ship in a wheel, in its default variant. Clips:
+GenSVS test signals (44.1 kHz stereo) cut to one length, so that they form one batch. Two sides,
+interleaved (A, B, A, B ...) after one warm-up run of each:
+bare: `Backbone.forward` on the clips already decoded, downmixed and resampled, as one batch, and
+the same mean pooling over time;
+extract: `extract_features` into a fresh, empty cache folder (content hashes, decoding in
+background threads, downmix, resampling, the same forward, pooling, atomic cache writes).
+Repetitions: at least 5, more when a run is short (about 2 s of timed runs per side). Overhead =
+extract / bare - 1 from the medians, with the quartiles of the per-repetition ratios. Slow
+encoders get fewer and shorter clips (WORK), so that one of their runs takes about a second.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import resource
+import itertools
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from audioqual.backbones import Backbone
-from audioqual.backbones.tiny import TINY_CONFIG
-from audioqual.data.manifest import entries_from_paths
-from audioqual.features import FeatureCache, FeatureSpec, extract_features, load_options_for
-from audioqual.io import load_audio, save_audio
+from devdata import gensvs_pairs  # noqa: E402
+from report import Section, add_output_arguments, emit, number, overhead  # noqa: E402
+from timing import Ratio, Stats, fix_threads, interleave, repetitions_for  # noqa: E402
 
-SIZES = {
-    "tiny": dict(TINY_CONFIG),
-    "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
-    "large": {
-        "hidden_size": 1024,
-        "num_hidden_layers": 24,
-        "num_attention_heads": 16,
-        "intermediate_size": 4096,
-        "feat_extract_norm": "layer",
-        "do_stable_layer_norm": True,
-    },
+BASE_CONFIG = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
+RANDOM = {  # name -> (architecture, tiny or base configuration)
+    "wav2vec2-tiny": ("wav2vec2", "tiny"),
+    "hubert-tiny": ("hubert", "tiny"),
+    "wavlm-tiny": ("wavlm", "tiny"),
+    "mert-tiny": ("mert", "tiny"),
+    "mert-base": ("mert", "base"),
 }
+ENCODERS = ("resemblyzer", "musicnn", "distillmos", "torchcrepe", "basic-pitch", "dnsmos", "cdpam")
+DEFAULT_WORK = (4, 5.0)  # clips, seconds each
+WORK = {"mert-base": (2, 5.0), "torchcrepe": (1, 5.0), "dnsmos": (2, 5.0), "cdpam": (1, 1.0)}
+COLUMNS = ["backbone", "parameters", "clips x s", "repetitions", "bare s per audio-s: median", "extract: median",
+           "extract overhead (IQR)"]  # fmt: skip
 
 
-def make_clips(folder: Path, count: int, seconds: float, rate: int = 44100) -> None:
-    rng = np.random.default_rng(0)
-    for index in range(count):
-        t = np.arange(int(seconds * rate)) / rate
-        signal = 0.2 * np.sin(2 * np.pi * (200 + 20 * index) * t) + 0.02 * rng.standard_normal(t.shape)
-        save_audio(folder / f"clip{index:04d}.wav", np.stack([signal, signal]).astype(np.float32), rate)
+def open_backbone(name: str):
+    """A random-weight architecture of RANDOM, else a pretrained encoder (or any name Backbone.from_pretrained takes)."""
+    import torch
+
+    from audioqual.backbones import Backbone
+    from audioqual.backbones.tiny import TINY_CONFIG
+
+    if name in RANDOM:
+        arch, size = RANDOM[name]
+        torch.manual_seed(0)
+        config = dict(TINY_CONFIG) if size == "tiny" else BASE_CONFIG
+        return Backbone.from_config(arch, name=f"random-{name}", **config)
+    return Backbone.from_pretrained(name).eval()
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def onnx_parameter_count(data: bytes) -> int:
+    """Number of values in an ONNX model's initializers (ModelProto.graph.initializer[].dims), without `onnx`."""
+    import numpy as np
+
+    from audioqual.backbones.encoders.protobuf import fields, read_varint
+
+    total = 0
+    for field_number, graph in fields(data):
+        if field_number != 7 or not isinstance(graph, bytes):  # ModelProto.graph
+            continue
+        for g_number, tensor in fields(graph):
+            if g_number != 5 or not isinstance(tensor, bytes):  # GraphProto.initializer
+                continue
+            dims = []
+            for t_number, value in fields(tensor):
+                if t_number != 1:  # TensorProto.dims
+                    continue
+                if isinstance(value, bytes):  # packed
+                    pos = 0
+                    while pos < len(value):
+                        dim, pos = read_varint(value, pos)
+                        dims.append(dim)
+                else:
+                    dims.append(value)
+            total += int(np.prod(dims)) if dims else 1
+    return total
 
 
-@torch.inference_mode()
-def time_bare_forward(backbone: Backbone, clips: list[np.ndarray], batch_size: int, device: torch.device) -> float:
-    batches = [torch.from_numpy(np.stack(clips[i : i + batch_size])).to(device) for i in range(0, len(clips), batch_size)]
-    batches = [backbone.normalize(b) for b in batches]
-    backbone.model(batches[0], output_hidden_states=True)  # warm-up
-    synchronize(device)
-    start = time.perf_counter()
-    for batch in batches:
-        backbone.model(batch, output_hidden_states=True)
-    synchronize(device)
-    return time.perf_counter() - start
+def parameter_count(backbone) -> int:
+    """Weights of a torch backbone, or the initializer values of an ONNX encoder's graph."""
+    model_bytes = getattr(backbone, "_model_bytes", None)
+    if model_bytes is not None:
+        return onnx_parameter_count(model_bytes)
+    return sum(p.numel() for p in backbone.parameters())
 
 
-def main() -> None:
+def clip_entries(count: int, seconds: float) -> tuple[list, str]:
+    """`count` GenSVS test signals cut to their first `seconds` (ManifestEntry objects)."""
+    from audioqual.data.manifest import ManifestEntry
+
+    pairs, source = gensvs_pairs(count)
+    return [ManifestEntry(pair.test, 0.0, seconds) for pair in pairs], source
+
+
+def extraction_sides(backbone, entries: list, folder: Path) -> dict:
+    """The bare forward and extract_features of the same clips, as interleave sides."""
+    import numpy as np
+    import torch
+
+    from audioqual.features import FeatureCache, FeatureSpec, extract_features, load_options_for
+    from audioqual.io import load_audio
+
+    options = load_options_for(backbone)
+    batch = torch.from_numpy(np.stack([load_audio(e.path, options, e.start_time, e.end_time)[0][0] for e in entries]))
+    caches = itertools.count()
+
+    @torch.inference_mode()
+    def bare(_) -> None:
+        backbone(batch).hidden_states.mean(dim=2).transpose(0, 1).float().numpy()
+
+    def extract(_) -> None:
+        cache = FeatureCache(folder / f"cache-{next(caches)}")
+        result = extract_features(entries, backbone, cache, FeatureSpec(), batch_size=len(entries), device="cpu",
+                                  progress=False)  # fmt: skip
+        if result.computed != len(entries) or result.failures:
+            raise RuntimeError(f"extraction failed: {result.failures}")
+
+    return {"bare": bare, "extract": extract}
+
+
+def measure_overhead(backbone, entries: list, folder: Path) -> tuple[dict[str, Stats], Ratio]:
+    """Interleaved bare forward and extraction of `entries`: their timings and extract / bare."""
+    sides = extraction_sides(backbone, entries, folder)
+    warmup = interleave(sides, [None])  # also computes the backbone's fingerprint once, as any run does
+    stats = interleave(sides, [None] * repetitions_for(max(s.median for s in warmup.values())))
+    return stats, Ratio.between(stats["extract"], stats["bare"])
+
+
+def extract_section(names: list[str]) -> Section:
+    started = time.perf_counter()
+    _, source = clip_entries(DEFAULT_WORK[0], DEFAULT_WORK[1])
+    section = Section("extract", f"Extraction overhead over the bare forward, every backbone (clips from {source})",
+                      __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(), COLUMNS)  # fmt: skip
+    for name in names:
+        clips, seconds = WORK.get(name, DEFAULT_WORK)
+        entries, _ = clip_entries(clips, seconds)
+        try:
+            backbone = open_backbone(name)
+        except Exception as err:  # noqa: BLE001 - a missing wheel makes a row, not a failed benchmark
+            section.add(name, "", f"{clips} x {seconds:g}", 0, "not available", "", f"{type(err).__name__}: {err}")
+            continue
+        with tempfile.TemporaryDirectory(prefix="audioqual-bench-") as tmp:
+            stats, ratio = measure_overhead(backbone, entries, Path(tmp))
+        audio_seconds = clips * seconds
+        section.add(name, f"{parameter_count(backbone) / 1e6:.2f} M", f"{clips} x {seconds:g}", stats["bare"].n,
+                    number(stats["bare"].median / audio_seconds), number(stats["extract"].median / audio_seconds),
+                    overhead(ratio))  # fmt: skip
+        section.ratios[f"{name} extract / bare"] = ratio.value
+        section.data[name] = {key: value.to_dict() for key, value in stats.items()}
+        del backbone
+    section.seconds = time.perf_counter() - started
+    return section
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), nargs="+", default=["tiny", "base"])
-    parser.add_argument("--arch", default="hubert")
-    parser.add_argument("--clips", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=3, help="best of N for both timings")
-    parser.add_argument("--csv", help="append results to this CSV")
+    parser.add_argument("--backbones", nargs="+", default=[*RANDOM, *ENCODERS],
+                        help="random architectures (" + ", ".join(RANDOM) + ") or encoder names")
+    add_output_arguments(parser)
     args = parser.parse_args()
-    device = torch.device(args.device)
-
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "clips"
-        make_clips(folder, args.clips, args.seconds)
-        entries = entries_from_paths([folder])
-        for size in args.size:
-            torch.manual_seed(0)
-            backbone = Backbone.from_config(args.arch, name=f"random-{args.arch}-{size}", **SIZES[size]).to(device)
-            options = load_options_for(backbone)
-            clips = [load_audio(e.path, options)[0][0] for e in entries]
-            params = sum(p.numel() for p in backbone.parameters()) / 1e6
-            backbone.fingerprint()  # computed once per model, outside the per-corpus timing
-            bare = min(time_bare_forward(backbone, clips, args.batch_size, device) for _ in range(args.repeats))
-            extract_times = []
-            for repeat in range(args.repeats):
-                cache = FeatureCache(Path(tmp) / f"cache-{size}-{repeat}")
-                synchronize(device)
-                start = time.perf_counter()
-                result = extract_features(
-                    entries, backbone, cache, FeatureSpec(), batch_size=args.batch_size, device=device, progress=False
-                )
-                synchronize(device)
-                extract_times.append(time.perf_counter() - start)
-                assert result.computed == len(entries) and not result.failures
-            extract = min(extract_times)
-            peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
-            audio_seconds = args.clips * args.seconds
-            row = {
-                "arch": args.arch,
-                "size": size,
-                "params_M": round(params, 1),
-                "device": str(device),
-                "clips": args.clips,
-                "clip_s": args.seconds,
-                "batch": args.batch_size,
-                "bare_s": round(bare, 4),
-                "extract_s": round(extract, 4),
-                "audio_s_per_s_bare": round(audio_seconds / bare, 1),
-                "audio_s_per_s_extract": round(audio_seconds / extract, 1),
-                "overhead_pct": round(100 * (extract / bare - 1), 1),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
-                "peak_gpu_mb": round(peak_gpu, 0),
-            }
-            rows.append(row)
-            print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    if args.csv:
-        path = Path(args.csv)
-        new = not path.exists()
-        with open(path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
+    print(fix_threads(args.threads), flush=True)
+    emit([extract_section(args.backbones)], args.json)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
