@@ -11,12 +11,13 @@ new process and reads that process's own peak resident memory.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
 import resource
 import subprocess
-import tempfile
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -213,20 +214,26 @@ class FreshRun:
     peak_mb: float
 
 
+# Runs a command and reports its wall time and peak memory. A child inherits the peak memory of the
+# process that forks it (Linux counts the forking process's memory in the child's ru_maxrss), so the
+# command is forked from this small launcher, not from the benchmark, which may hold gigabytes.
+_LAUNCHER = """import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
+seconds = time.perf_counter() - start
+print(json.dumps([code, seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))
+"""
+
+
 def run_fresh(command: Sequence[str], env: Mapping[str, str] | None = None) -> FreshRun:
     """Run `command` in a new process; raises RuntimeError with its stderr's tail when it fails."""
-    with tempfile.TemporaryFile() as stderr:
-        start = time.perf_counter()
-        process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=stderr,
-                                   env=None if env is None else dict(env))  # fmt: skip
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            stderr.seek(0)
-            tail = stderr.read().decode(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}: {' | '.join(tail)}")
-    return FreshRun(seconds, usage.ru_maxrss / 1024)
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], capture_output=True, text=True,
+                          env=None if env is None else dict(env))  # fmt: skip
+    code, seconds, peak_kb = json.loads(done.stdout.strip().splitlines()[-1])
+    if code != 0:
+        tail = done.stderr.strip().splitlines()[-3:]
+        raise RuntimeError(f"{' '.join(command)} exited with {code}: {' | '.join(tail)}")
+    return FreshRun(seconds, peak_kb / 1024)
 
 
 def machine() -> dict[str, Any]:

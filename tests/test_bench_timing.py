@@ -70,7 +70,10 @@ def test_peak_memory_sees_an_allocation_inside_the_block():
 
 def test_run_fresh_reports_the_child_and_names_a_failure():
     run = timing.run_fresh([sys.executable, "-c", "import numpy; numpy.ones(2**24).sum()"])
-    assert run.seconds > 0 and run.peak_mb > 100  # 128 MiB array in the child, not this process
+    assert run.seconds > 0 and run.peak_mb > 100  # 128 MiB array in the child
+    ballast = np.ones(2**25)  # 256 MiB here must not count as the child's
+    ballast.sum()
+    assert timing.run_fresh([sys.executable, "-c", "pass"]).peak_mb < 100
     with pytest.raises(RuntimeError, match="boom"):
         timing.run_fresh([sys.executable, "-c", "raise SystemExit('boom')"])
 
