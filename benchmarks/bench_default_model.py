@@ -3,7 +3,7 @@
   python benchmarks/bench_default_model.py [--references 2] [--threads 2] [--json OUT]
 
 Pairs: GenSVS pairs grouped by reference (each target is the reference of 5 tests), the first
---references groups, files on disk. One repetition is one pass over those pairs; after one
+--references groups (--per-reference pairs of each), files on disk. One repetition is one pass over those pairs; after one
 warm-up pass, three sides run interleaved pass by pass (A, B, C, A, B, C ...):
 bare forwards: the model's forward on the reference and on the test, decoded, downmixed,
 resampled and trimmed beforehand as the scorer does it (two forwards per pair);
@@ -32,24 +32,24 @@ from timing import MIN_REPETITIONS, Ratio, fix_threads, interleave  # noqa: E402
 COLUMNS = ["side", "pairs per pass", "s per pair: median", "min", "IQR", "against", "ratio (IQR)"]
 
 
-def grouped_by_reference(references: int) -> tuple[list, str]:
-    """GenSVS pairs of the first `references` references, each reference's tests together."""
+def grouped_by_reference(references: int, per_reference: int) -> tuple[list, str]:
+    """GenSVS pairs of the first `references` references (up to `per_reference` each), each reference's together."""
     pairs, source = gensvs_pairs(60)
     groups: dict[str, list] = {}
     for pair in pairs:
         groups.setdefault(pair.reference, []).append(pair)
-    chosen = [pair for group in list(groups.values())[:references] for pair in group]
+    chosen = [pair for group in list(groups.values())[:references] for pair in group[:per_reference]]
     return chosen, f"{len(chosen)} pairs sharing {references} references, taken from {source}"
 
 
-def deepaq_section(references: int, repetitions: int) -> Section:
+def deepaq_section(references: int, per_reference: int, repetitions: int) -> Section:
     import torch
 
     from audioqual.deepaq.scorer import DeePAQScorer
     from audioqual.models.registry import load_fr_scorer
 
     started = time.perf_counter()
-    pairs, source = grouped_by_reference(references)
+    pairs, source = grouped_by_reference(references, per_reference)
     model = load_fr_scorer("default-v1", device="cpu").model
     uncached = DeePAQScorer(model, device="cpu", reference_cache_size=0)
     inputs = []
@@ -98,11 +98,12 @@ def deepaq_section(references: int, repetitions: int) -> Section:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--references", type=int, default=2, help="reference groups of 5 GenSVS pairs each")
+    parser.add_argument("--per-reference", type=int, default=5, help="pairs of each reference (GenSVS has 5)")
     parser.add_argument("--repetitions", type=int, default=MIN_REPETITIONS, help="timed passes")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_threads(args.threads), flush=True)
-    emit([deepaq_section(args.references, args.repetitions)], args.json)
+    emit([deepaq_section(args.references, args.per_reference, args.repetitions)], args.json)
     return 0
 
 

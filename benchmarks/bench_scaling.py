@@ -1,0 +1,208 @@
+"""How cost grows with clip length and with corpus size: where it grows faster than linearly.
+
+  python benchmarks/bench_scaling.py [--lengths 1 10 30 120 600] [--corpus 10 40 160] [--threads 2] [--json OUT]
+
+Clip length: one GenSVS pair (5 s, 44.1 kHz stereo) looped to each length and decoded beforehand,
+scored as bench_fr_models.py scores a pair (nothing reused between runs) by the default model (v2), default-v1, ViSQOL (audio
+mode), PEAQ and DNSMOS (the test signal only), each up to its cap (CAPS: beyond it one run takes
+minutes, more than this benchmark's time). At each length L the metrics at L and the same metrics
+at the 10 s reference length run interleaved (A, B, ..., A', B', ...): 5 repetitions up to 10 s,
+3 up to 2 min, 2 beyond, after one warm-up run at each length (discarded; shortest first, the
+process's resident memory sampled during it). Per metric and length: seconds per audio-second (median) and the growth
+factor, seconds per audio-second at L over those at 10 s (ratio of the medians, quartiles of the
+paired ratios). Above 10 s a factor above 1 is cost growing faster than the length; below 10 s it
+is a fixed cost per clip. Memory: how far resident memory rose during the warm-up run.
+
+Corpus size: N pairs (the GenSVS pairs, repeated when N exceeds them) through the batch paths:
+`score_pairs` with the default model (`audioqual metric default`: decode, score, journal every
+row) and `extract_features` of the N test signals with the tiny HuBERT backbone into a fresh
+cache. At each N both run interleaved with the same at the smallest N; growth factor = seconds per
+item at N over seconds per item at the smallest N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_fr_models import forget_shared_movs  # noqa: E402
+from devdata import decoded, gensvs_pairs  # noqa: E402
+from report import Section, add_output_arguments, emit, number  # noqa: E402
+from timing import MIN_REPETITIONS, PeakMemory, Ratio, fix_threads, interleave  # noqa: E402
+
+REFERENCE_SECONDS = 10.0
+METRICS = {  # key -> (registry name, options, label)
+    "default": ("default", {}, "default (v2)"),
+    "default-v1": ("default", {"model": "default-v1"}, "default-v1 (DeePAQ)"),
+    "visqol": ("visqol", {}, "ViSQOL v3 audio"),
+    "peaq": ("peaq", {}, "PEAQ Basic"),
+    "dnsmos": ("dnsmos", {}, "DNSMOS P.835"),
+}
+CAPS = {"default": 600.0, "default-v1": 120.0, "visqol": 30.0, "peaq": 120.0, "dnsmos": 30.0}  # seconds of audio
+LENGTH_COLUMNS = ["metric", "clip s", "runs", "s per audio-s: median", "growth vs 10 s (IQR)", "memory MB"]
+CORPUS_COLUMNS = ["batch job", "items", "runs", "s per item: median", "growth vs smallest (IQR)"]
+
+
+def repetitions(size: float, short: float, long: float) -> int:
+    """5 repetitions up to `short`, 3 up to `long`, 2 beyond: long runs still repeat."""
+    return MIN_REPETITIONS if size <= short else 3 if size <= long else 2
+
+
+def looped_pair(seconds: float):
+    """One GenSVS pair looped to `seconds`: (Pair, {path: (samples, rate)})."""
+    import numpy as np
+
+    pairs, source = gensvs_pairs(1)
+    pair = pairs[0]
+    audio = {}
+    for path in (pair.reference, pair.test):
+        samples, rate = decoded(path)
+        frames = int(seconds * rate)
+        audio[path] = (np.tile(samples, (1, frames // samples.shape[1] + 1))[:, :frames], rate)
+    return pair, audio, source
+
+
+def length_section(lengths: list[float], threads: int, keys: list[str]) -> Section:
+    from audioqual.metrics.pairs import Pair, PairAudio, score_one
+    from audioqual.metrics.registry import create
+
+    started = time.perf_counter()
+    metrics = {}
+    for key in keys:
+        name, options, _ = METRICS[key]
+        metrics[key] = create(name, **options, **({"num_threads": threads} if name == "dnsmos" else {}))
+        metrics[key].ensure_ready()
+    inputs = {}
+
+    def side(key: str, seconds: float):
+        if seconds not in inputs:
+            inputs[seconds] = looped_pair(seconds)
+        pair, audio, _ = inputs[seconds]
+        if not metrics[key].info.needs_reference:
+            pair = Pair(None, pair.test)
+
+        def score(_) -> None:
+            forget_shared_movs()  # PEAQ would otherwise reuse the MOVs of its previous run on the same pair
+            score_one(metrics[key], pair, PairAudio(pair, audio))
+
+        return score
+
+    section = Section("length", f"Cost against clip length (the first of {looped_pair(1.0)[2]}, looped)",
+                      __doc__.split("\n\n", 2)[2].split("\n\n")[0].replace("\n", " ").strip(), LENGTH_COLUMNS)  # fmt: skip
+    capped = [f"{METRICS[key][2]} stops at {CAPS[key]:g} s" for key in keys if CAPS[key] < max(lengths)]
+    if capped:
+        section.notes.append("Capped to fit the run's time: " + "; ".join(capped) + ".")
+    memory: dict[tuple[str, float], float] = {}
+
+    def warm(key: str, seconds: float) -> None:
+        with PeakMemory() as peak:
+            side(key, seconds)(None)
+        memory[key, seconds] = peak.growth_mb
+
+    all_lengths = sorted(set(lengths) | {REFERENCE_SECONDS})
+    for seconds in all_lengths:  # shortest first, so that each rise is measured above the shorter runs' memory
+        for key in keys:
+            if seconds <= CAPS[key]:
+                warm(key, seconds)
+        inputs.pop(seconds, None)
+    rows = {}
+    reference = {key: side(key, REFERENCE_SECONDS) for key in keys}
+    for seconds in all_lengths:
+        measured = [key for key in keys if seconds <= CAPS[key]]
+        sides = {(key, seconds): side(key, seconds) for key in measured}
+        if seconds != REFERENCE_SECONDS:
+            sides.update({(key, REFERENCE_SECONDS): reference[key] for key in measured})
+        stats = interleave(sides, [None] * repetitions(seconds, REFERENCE_SECONDS, 120.0))
+        for key in measured:
+            at_length = stats[key, seconds].per([seconds] * stats[key, seconds].n)
+            at_reference = stats[key, REFERENCE_SECONDS].per([REFERENCE_SECONDS] * at_length.n)
+            growth = Ratio.between(at_length, at_reference)
+            cell = "1 (the reference length)"
+            if seconds != REFERENCE_SECONDS:
+                cell = f"{number(growth.value)} ({number(growth.q1)}-{number(growth.q3)})"
+                section.ratios[f"{key} at {seconds:g} s / at 10 s"] = growth.value
+            rows[list(METRICS).index(key), seconds] = (METRICS[key][2], f"{seconds:g}", at_length.n,
+                                                       number(at_length.median), cell, f"{memory[key, seconds]:.0f}")
+            section.data[f"{key} {seconds:g}"] = at_length.to_dict()
+        inputs.pop(seconds, None)  # long clips take hundreds of MB
+    for place in sorted(rows):
+        section.add(*rows[place])
+    section.seconds = time.perf_counter() - started
+    return section
+
+
+def corpus_section(sizes: list[int]) -> Section:
+    from audioqual.data.manifest import ManifestEntry
+    from audioqual.features import FeatureCache, FeatureSpec, extract_features
+    from audioqual.metrics.pairs import score_pairs
+    from bench_extract import open_backbone
+
+    started = time.perf_counter()
+    all_pairs, source = gensvs_pairs(60)
+    backbone = open_backbone("hubert-tiny")
+    section = Section("corpus", f"Cost against corpus size ({source}, repeated as needed)",
+                      __doc__.split("\n\n", 3)[3].replace("\n", " ").strip(), CORPUS_COLUMNS)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="audioqual-bench-") as tmp:
+        folder = Path(tmp)
+
+        def jobs(count: int) -> dict:
+            pairs = [all_pairs[i % len(all_pairs)] for i in range(count)]
+            manifest = folder / f"pairs{count}.csv"
+            with open(manifest, "w", newline="") as handle:
+                csv.writer(handle).writerows([["test", "reference"], *[[p.test, p.reference] for p in pairs]])
+            entries = [ManifestEntry(p.test, metadata={"id": str(i)}) for i, p in enumerate(pairs)]
+
+            def metric(_) -> None:
+                score_pairs(manifest, tempfile.mkdtemp(dir=folder) + "/scores.csv", "default")
+
+            def extract(_) -> None:
+                extract_features(entries, backbone, FeatureCache(tempfile.mkdtemp(dir=folder)), FeatureSpec(),
+                                 device="cpu", progress=False)  # fmt: skip
+
+            return {("metric default", count): metric, ("extract hubert-tiny", count): extract}
+
+        smallest = min(sizes)
+        baseline = jobs(smallest)
+        for run in baseline.values():
+            run(None)  # warm-up
+        for count in sorted(sizes):
+            sides = dict(baseline) if count == smallest else {**jobs(count), **baseline}
+            stats = interleave(sides, [None] * repetitions(count, smallest, 4 * smallest))
+            for job in ("metric default", "extract hubert-tiny"):
+                per_item = stats[job, count].per([count] * stats[job, count].n)
+                at_smallest = stats[job, smallest].per([smallest] * per_item.n)
+                growth = Ratio.between(per_item, at_smallest)
+                cell = "1 (the smallest corpus)"
+                if count != smallest:
+                    cell = f"{number(growth.value)} ({number(growth.q1)}-{number(growth.q3)})"
+                    section.ratios[f"{job} at {count} / at {smallest} items"] = growth.value
+                section.add(job, count, per_item.n, number(per_item.median), cell)
+                section.data[f"{job} {count}"] = per_item.to_dict()
+    section.rows.sort(key=lambda row: (row[0], int(row[1])))
+    section.seconds = time.perf_counter() - started
+    return section
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lengths", type=float, nargs="+", default=[1, 10, 30, 120, 600], help="clip seconds")
+    parser.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
+    parser.add_argument("--corpus", type=int, nargs="+", default=[10, 40, 160], help="corpus sizes (0: skip)")
+    add_output_arguments(parser)
+    args = parser.parse_args()
+    print(fix_threads(args.threads), flush=True)
+    sections = [length_section(args.lengths, args.threads, args.metrics)]
+    if args.corpus != [0]:
+        sections.append(corpus_section(args.corpus))
+    emit(sections, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
