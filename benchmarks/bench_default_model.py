@@ -39,7 +39,7 @@ def grouped_by_reference(references: int, per_reference: int) -> tuple[list, str
     for pair in pairs:
         groups.setdefault(pair.reference, []).append(pair)
     chosen = [pair for group in list(groups.values())[:references] for pair in group[:per_reference]]
-    return chosen, f"{len(chosen)} pairs sharing {references} references, taken from {source}"
+    return chosen, f"{len(chosen)} pairs sharing {references} reference{'s' if references != 1 else ''}, {source}"
 
 
 def deepaq_section(references: int, per_reference: int, repetitions: int) -> Section:

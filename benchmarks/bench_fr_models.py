@@ -114,7 +114,7 @@ def fr_section(pair_count: int, slow_count: int) -> Section:
     audio = {path: decoded(path) for pair in pairs for path in (pair.reference, pair.test)}
     seconds = [audio[pair.test][0].shape[1] / audio[pair.test][1] for pair in pairs]
     section = Section(
-        "fr", f"Full-reference models and metrics against ViSQOL ({source})",
+        "fr", f"Full-reference models and metrics against ViSQOL ({pair_count} pairs of {source})",
         __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(), COLUMNS,
     )
     groups = [(SIDES, pairs[:pair_count])]

@@ -93,7 +93,7 @@ def length_section(lengths: list[float], threads: int, keys: list[str]) -> Secti
 
         return score
 
-    section = Section("length", f"Cost against clip length (the first of {looped_pair(1.0)[2]}, looped)",
+    section = Section("length", f"Cost against clip length (one pair of {looped_pair(1.0)[2]}, looped)",
                       __doc__.split("\n\n", 2)[2].split("\n\n")[0].replace("\n", " ").strip(), LENGTH_COLUMNS)  # fmt: skip
     capped = [f"{METRICS[key][2]} stops at {CAPS[key]:g} s" for key in keys if CAPS[key] < max(lengths)]
     if capped:
@@ -146,7 +146,7 @@ def corpus_section(sizes: list[int]) -> Section:
     started = time.perf_counter()
     all_pairs, source = gensvs_pairs(60)
     backbone = open_backbone("hubert-tiny")
-    section = Section("corpus", f"Cost against corpus size ({source}, repeated as needed)",
+    section = Section("corpus", f"Cost against corpus size ({source} pairs, repeated as needed)",
                       __doc__.split("\n\n", 3)[3].replace("\n", " ").strip(), CORPUS_COLUMNS)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="audioqual-bench-") as tmp:
         folder = Path(tmp)

@@ -44,10 +44,12 @@ def jobs(reference: str, test: str, manifest: Path) -> dict[str, list[str]]:
     }
 
 
-def help_commands() -> dict[str, list[str]]:
+def help_commands(names: list[str] | None) -> dict[str, list[str]]:
+    """`audioqual --help` and `audioqual NAME --help` for the named commands (None: every command)."""
     from audioqual.cli.main import COMMANDS
 
-    return {"--help": ["--help"], **{f"{name} --help": [name, "--help"] for name in COMMANDS}}
+    return {"--help": ["--help"], **{f"{name} --help": [name, "--help"] for name in COMMANDS
+                                     if names is None or name in names}}  # fmt: skip
 
 
 def fresh_sides(commands: dict[str, list[str]], folder: Path, peaks: dict[str, list[float]]) -> dict:
@@ -66,7 +68,8 @@ def fresh_sides(commands: dict[str, list[str]], folder: Path, peaks: dict[str, l
     return {label: side(label, arguments) for label, arguments in commands.items()}
 
 
-def startup_section(repetitions: int, job_names: list[str] | None = None) -> Section:
+def startup_section(repetitions: int, job_names: list[str] | None = None, help_of: list[str] | None = None
+                    ) -> Section:
     started = time.perf_counter()
     section = Section("startup", "Start-up of each command in a fresh process",
                       __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(), COLUMNS)  # fmt: skip
@@ -79,7 +82,7 @@ def startup_section(repetitions: int, job_names: list[str] | None = None) -> Sec
             csv.writer(handle).writerows([["test", "reference"], [pairs[0].test, pairs[0].reference]])
         real = jobs(pairs[0].reference, pairs[0].test, manifest)
         real = {label: arguments for label, arguments in real.items() if job_names is None or label in job_names}
-        for commands in (help_commands(), real):
+        for commands in (help_commands(help_of), real):
             peaks: dict[str, list[float]] = {}
             sides = fresh_sides(commands, folder, peaks)
             for label, run in list(sides.items()):
@@ -101,10 +104,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repetitions", type=int, default=MIN_REPETITIONS, help="timed runs of each real job")
     parser.add_argument("--jobs", nargs="+", help="only these real jobs (their labels in the table)")
+    parser.add_argument("--help-of", nargs="+", help="only these commands' --help (default: every command)")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_threads(args.threads), flush=True)
-    emit([startup_section(args.repetitions, args.jobs)], args.json)
+    emit([startup_section(args.repetitions, args.jobs, args.help_of)], args.json)
     return 0
 
 

@@ -21,12 +21,12 @@ TCDVOIP = SHARED / "dev_listening_tcdvoip" / "manifest.csv"
 
 
 def gensvs_pairs(count: int) -> tuple[list, str]:
-    """The first `count` GenSVS pairs (audioqual Pair objects) and a description naming their source."""
+    """The first `count` GenSVS pairs (audioqual Pair objects) and the name of their source."""
     return _pairs(GENSVS, count, "GenSVS", seconds=5.0, rate=44100, channels=2)
 
 
 def tcdvoip_pairs(count: int) -> tuple[list, str]:
-    """The first `count` TCD-VoIP pairs and a description naming their source."""
+    """The first `count` TCD-VoIP pairs and the name of their source."""
     return _pairs(TCDVOIP, count, "TCD-VoIP", seconds=8.0, rate=48000, channels=1)
 
 
@@ -35,10 +35,9 @@ def _pairs(manifest: Path, count: int, name: str, seconds: float, rate: int, cha
 
     if manifest.is_file():
         pairs = read_pairs(manifest)[2][:count]
-        return pairs, f"{len(pairs)} {name} pairs ({manifest.parent.name})"
+        return pairs, f"{name} ({manifest.parent.name})"
     return _stand_in_pairs(count, seconds, rate, channels), (
-        f"{count} generated pairs shaped like {name}'s ({seconds:g} s, {rate} Hz, {channels} ch): "
-        f"{SHARED} is absent, so these are not real pairs")
+        f"generated stand-ins for {name} ({seconds:g} s, {rate} Hz, {channels} ch; {SHARED} is absent)")
 
 
 def _stand_in_pairs(count: int, seconds: float, rate: int, channels: int) -> list:

@@ -40,7 +40,9 @@ class Section:
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        parts = [f"### {self.title}", "", self.method, "", self.table()]
+        parts = [f"### {self.title}", "", self.method]
+        if self.columns:
+            parts += ["", self.table()]
         if self.notes:
             parts += ["", *[f"- {note}" for note in self.notes]]
         return "\n".join(parts)
