@@ -7,7 +7,8 @@
 Weights are random (no download needed): speed depends on the architecture
 only. A training step is forward + Rank-N-Contrast loss (ViSQOL + bitrate
 terms) + backward + AdamW on a batch of clips; scoring embeds clips in
-inference mode. Prints one JSON line per measurement.
+inference mode. Each is timed --steps times after --warmup discarded runs; prints one JSON
+line per measurement with the median (and minimum and IQR relative to the median).
 """
 
 from __future__ import annotations
@@ -15,16 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-from audioqual.backbones import Backbone
-from audioqual.backbones.tiny import tiny_backbone
-from audioqual.deepaq.config import DeePAQTrainingConfig, ModelConfig
-from audioqual.deepaq.model import DeePAQModel
-from audioqual.deepaq.training import build_optimizer
-from audioqual.losses.rank_n_contrast import CLEAN_CODEC, RankNContrastLoss
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import MIN_REPETITIONS, fix_threads, repeat  # noqa: E402
+
+from audioqual.backbones import Backbone  # noqa: E402
+from audioqual.backbones.tiny import tiny_backbone  # noqa: E402
+from audioqual.deepaq.config import DeePAQTrainingConfig, ModelConfig  # noqa: E402
+from audioqual.deepaq.model import DeePAQModel  # noqa: E402
+from audioqual.deepaq.training import build_optimizer  # noqa: E402
+from audioqual.losses.rank_n_contrast import CLEAN_CODEC, RankNContrastLoss  # noqa: E402
 
 
 def build(arch: str, adaptation: str) -> DeePAQModel:
@@ -58,10 +64,8 @@ def bench_training(model, device, batch, seconds, steps, warmup, dtype) -> dict:
     waves = torch.randn(batch, int(seconds * model.sample_rate), device=device) * 0.1
     mos, bitrate, codec = labels(batch, device)
     model.train()
-    times = []
-    for step in range(warmup + steps):
-        synchronize(device)
-        started = time.perf_counter()
+
+    def step() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             embeddings = model(waves)
         loss = loss_fn(embeddings.float(), mos, bitrate, codec)
@@ -69,14 +73,16 @@ def bench_training(model, device, batch, seconds, steps, warmup, dtype) -> dict:
         loss.backward()
         optimizer.step()
         synchronize(device)
-        if step >= warmup:
-            times.append(time.perf_counter() - started)
+
+    synchronize(device)
+    times = repeat(step, steps, warmup)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
     return {
         "measure": "train_step",
-        "seconds_per_step": sum(times) / len(times),
-        "min_seconds_per_step": min(times),
-        "clips_per_second": batch * len(times) / sum(times),
+        "seconds_per_step": times.median,
+        "min_seconds_per_step": times.minimum,
+        "spread": times.spread,
+        "clips_per_second": batch / times.median,
         "peak_gpu_memory_gib": peak,
     }
 
@@ -85,18 +91,20 @@ def bench_training(model, device, batch, seconds, steps, warmup, dtype) -> dict:
 def bench_scoring(model, device, batch, seconds, repeats, warmup, dtype) -> dict:
     model.eval()
     waves = torch.randn(batch, int(seconds * model.sample_rate), device=device) * 0.1
-    times = []
-    for step in range(warmup + repeats):
-        synchronize(device)
-        started = time.perf_counter()
+
+    def forward() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             model(waves)
         synchronize(device)
-        if step >= warmup:
-            times.append(time.perf_counter() - started)
-    clips_per_second = batch * len(times) / sum(times)
+
+    synchronize(device)
+    times = repeat(forward, repeats, warmup)
+    clips_per_second = batch / times.median
     return {
         "measure": "scoring",
+        "seconds_per_batch": times.median,
+        "min_seconds_per_batch": times.minimum,
+        "spread": times.spread,
         "clips_per_second": clips_per_second,
         "full_reference_pairs_per_second": clips_per_second / 2,  # test + reference (references are cached in practice)
         "audio_seconds_per_second": clips_per_second * seconds,
@@ -111,10 +119,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--score-batch", type=int, default=32)
     parser.add_argument("--clip-seconds", type=float, default=4.0)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps (at least %d)" % MIN_REPETITIONS)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of every pool")
     args = parser.parse_args()
+    print(fix_threads(args.threads))
 
     device = torch.device(args.device)
     dtype = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.mixed_precision]

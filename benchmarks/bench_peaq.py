@@ -1,17 +1,26 @@
 """Seconds per 10 s pair for PEAQ Basic and the 2f-model (48 kHz, mono and stereo).
 
-Run: python benchmarks/bench_peaq.py [--repeats N]
+Each function is timed --repeats times after one warm-up run (median, min, IQR); each computes
+its own MOVs (the functions, unlike the registry metrics, share nothing). bench_fr_models.py
+times both on real pairs against ViSQOL.
+
+Run: python benchmarks/bench_peaq.py [--repeats N] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from audioqual.baselines.peaq import peaq_basic
-from audioqual.baselines.twof import twof_model
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import MIN_REPETITIONS, fix_threads, repeat  # noqa: E402
+
+from audioqual.baselines.peaq import peaq_basic  # noqa: E402
+from audioqual.baselines.twof import twof_model  # noqa: E402
 
 FS = 48000
 
@@ -34,20 +43,16 @@ def music_like(seconds: float, channels: int, seed: int = 0) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=MIN_REPETITIONS)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    print(fix_threads(args.threads))
     for channels in (1, 2):
         ref = music_like(10.0, channels)
         test = ref + 0.003 * np.random.default_rng(1).standard_normal(ref.shape)
         runs = {"peaq_basic": lambda: peaq_basic(ref, test, FS), "twof_model": lambda: twof_model(ref, test, FS)}
         for name, fn in runs.items():
-            fn()
-            times = []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-            print(f"{name:11s} {channels} ch: {min(times):.3f} s per 10 s pair (best of {args.repeats})")
+            print(f"{name:11s} {channels} ch, s per 10 s pair: {repeat(fn, args.repeats).describe()}")
 
 
 if __name__ == "__main__":
