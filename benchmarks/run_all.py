@@ -79,7 +79,8 @@ def main() -> int:
         (_, first), (_, second) = (read_sections(path) for path in args.compare)
         lines, agree = compare(first, second, args.tolerance)
         print("\n".join(lines))
-        print(f"\n{'all ratios agree' if agree else 'some ratios differ'} within {100 * args.tolerance:g} %")
+        verdict = "all ratios agree within" if agree else "some ratios differ by more than"
+        print(f"\n{verdict} {100 * args.tolerance:g} %")
         return 0 if agree else 1
     if args.render:
         header, sections = read_sections(args.render)
