@@ -114,7 +114,7 @@ def fr_section(pair_count: int, slow_count: int) -> Section:
     audio = {path: decoded(path) for pair in pairs for path in (pair.reference, pair.test)}
     seconds = [audio[pair.test][0].shape[1] / audio[pair.test][1] for pair in pairs]
     section = Section(
-        "fr", f"Full-reference models and metrics against ViSQOL ({pair_count} pairs of {source})",
+        "fr", f"Full-reference models and metrics against ViSQOL ({len(pairs[:pair_count])} pairs of {source})",
         __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(), COLUMNS,
     )
     groups = [(SIDES, pairs[:pair_count])]
@@ -137,7 +137,7 @@ def fr_section(pair_count: int, slow_count: int) -> Section:
         for key, value in per_second.items():
             if sides is not SIDES and key == BASELINE:
                 continue  # the baseline's own row is the one on all pairs
-            speedup = "1 (the baseline)"
+            speedup = "1 (the baseline)" if key == BASELINE else "ViSQOL not available"
             if key != BASELINE and BASELINE in per_second:
                 ratio = Ratio.between(per_second[BASELINE], value)
                 speedup = f"{number(ratio.value)} ({number(ratio.q1)}-{number(ratio.q3)})"
