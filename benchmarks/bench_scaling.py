@@ -45,7 +45,8 @@ METRICS = {  # key -> (registry name, options, label)
     "dnsmos": ("dnsmos", {}, "DNSMOS P.835"),
 }
 CAPS = {"default": 600.0, "default-v1": 120.0, "visqol": 30.0, "peaq": 120.0, "dnsmos": 30.0}  # seconds of audio
-LENGTH_COLUMNS = ["metric", "clip s", "runs", "s per audio-s: median", "growth vs 10 s (IQR)", "memory MB"]
+LENGTH_COLUMNS = ["metric", "clip s", "runs", "s per audio-s: median", f"growth vs {REFERENCE_SECONDS:g} s (IQR)",
+                  "memory MB"]  # fmt: skip
 CORPUS_COLUMNS = ["batch job", "items", "runs", "s per item: median", "growth vs smallest (IQR)"]
 
 
@@ -126,7 +127,7 @@ def length_section(lengths: list[float], threads: int, keys: list[str]) -> Secti
             cell = "1 (the reference length)"
             if seconds != REFERENCE_SECONDS:
                 cell = f"{number(growth.value)} ({number(growth.q1)}-{number(growth.q3)})"
-                section.ratios[f"{key} at {seconds:g} s / at 10 s"] = growth.value
+                section.ratios[f"{key} at {seconds:g} s / at {REFERENCE_SECONDS:g} s"] = growth.value
             rows[list(METRICS).index(key), seconds] = (METRICS[key][2], f"{seconds:g}", at_length.n,
                                                        number(at_length.median), cell, f"{memory[key, seconds]:.0f}")
             section.data[f"{key} {seconds:g}"] = at_length.to_dict()
