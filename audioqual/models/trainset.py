@@ -55,6 +55,8 @@ class TrainsetConfig:
     stem_pairs: int = 64  # vocal + accompaniment renders of music21 scores
     speech: int = 16  # espeak-ng files, each with another piece's accompaniment as interferer
     music: int = 16  # instrumental renders (audioqual.synth.music)
+    environment: int = 0  # environmental scenes (audioqual.synth.procedural)
+    generated: int = 0  # additive/FM-synthesised music (audioqual.synth.procedural)
     source_seconds: float = 24.0
     clip_seconds: float = 4.0
     context_seconds: float = 0.5  # processed on each side of a clip, then cut away
@@ -188,6 +190,7 @@ def render_sources(out_dir: str | Path, config: TrainsetConfig) -> Path:
     """Render the clean material into OUT/clean and list it in clean_manifest.jsonl (reused when present)."""
     from audioqual.models.stems import render_stem_pairs
     from audioqual.synth import render_music, render_speech
+    from audioqual.synth.procedural import render_environment, render_generated
 
     folder = Path(out_dir) / CLEAN_DIR
     manifest = folder / CLEAN_MANIFEST
@@ -204,6 +207,12 @@ def render_sources(out_dir: str | Path, config: TrainsetConfig) -> Path:
     if config.music:
         rows += [item.manifest_row() for item in render_music(config.music, folder, config.seed + 1,
                                                                config.source_seconds)]  # fmt: skip
+    if config.environment:
+        rows += [item.manifest_row() for item in render_environment(config.environment, folder, config.seed,
+                                                                     config.source_seconds)]  # fmt: skip
+    if config.generated:
+        rows += [item.manifest_row() for item in render_generated(config.generated, folder, config.seed,
+                                                                   config.source_seconds)]  # fmt: skip
     for row in rows:
         for key in ("path", "accompaniment"):
             if row.get(key):
