@@ -6,12 +6,16 @@
   audioqual analyze compare -m baseline=... -m dat-source=... -m dat-kmeans=... --manifest eval.jsonl -o out/
   audioqual analyze ablate-k --config configs/nr.yaml -o runs/k_sweep --ks 2,4,6,8,10 --seeds 0,1,2 \\
       --eval-manifest eval.jsonl --workers 2 --devices cuda:0,cuda:1
+  audioqual analyze robustness --config configs/nr_default.yaml --manifest rated.jsonl -o runs/lodo \
+      --extra gensvs=gensvs.jsonl --seeds 0,1,2
 
 umap: UMAP of the bottleneck h coloured by domain and by each aspect's score (Fig. 3).
 terrain: the 3-D quality terrain, UMAP of h with the predicted MOS as height (Fig. 4).
 probe: linear probing of h, domain accuracy and per-aspect SRCC, cross-validated (Table II).
 compare: system-level MSE / SRCC per aspect with paired tests against a baseline (Table I).
 ablate-k: train DAT-Kmeans / DAT-Random for each K and seed; gains over the baseline (Fig. 5).
+robustness: leave one domain out; plain, L2, dropout and DAT (source, K-means, random) per seed,
+scored on the held-out domain (and on --extra rated sets), with 95 % intervals.
 Every analysis writes a PNG and the numbers behind it as CSV. Items that cannot be read are
 left out and listed in left_out.csv. A K sweep started again skips finished runs.
 """
@@ -31,6 +35,7 @@ SUBCOMMANDS = {
     "probe": "linear probing of h: domain accuracy and per-aspect SRCC (seed 000, Table II)",
     "compare": "strategy comparison with paired significance tests (seed 000, Table I)",
     "ablate-k": "K sweep of DAT-Kmeans and DAT-Random against the baseline (seed 000, Fig. 5)",
+    "robustness": "leave-one-domain-out: plain vs L2 vs dropout vs DAT (source, K-means, random), per seed",
 }
 
 
@@ -75,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "ablate-k":
             _ablation_arguments(p)
             continue
+        if name == "robustness":
+            _robustness_arguments(p)
+            continue
         _model_arguments(p)
         if name in ("umap", "terrain"):
             _umap_arguments(p)
@@ -105,6 +113,20 @@ def _ablation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=_str_list, default=[], help="devices handed to runs round-robin, e.g. cuda:0,cuda:1")
     parser.add_argument("--shard", help="I/N: run only jobs I, I+N, ... (to spread a sweep over machines)")
     parser.add_argument("--aggregate-only", action="store_true", help="train nothing; aggregate and plot finished runs")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def _robustness_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", help="base NR training config (YAML); data.train/valid are set per fold")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the base config")
+    parser.add_argument("--manifest", required=True, help="rated manifest with a domain field and a split field")
+    parser.add_argument("-o", "--out", required=True, help="study folder (one sub-folder per run)")
+    parser.add_argument("--methods", type=_str_list, help="default: plain,l2,dropout,dat-source,dat-kmeans:2,4,8,16,"
+                        "dat-random:8")
+    parser.add_argument("--seeds", type=_int_list, default=[0, 1, 2], help="training seeds (default 0,1,2)")
+    parser.add_argument("--held-out", type=_str_list, help="domains to hold out (default: every domain)")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=MANIFEST",
+                        help="another rated set every model is scored on, never trained on (repeatable)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
@@ -157,6 +179,8 @@ def load_latents(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     if args.analysis == "ablate-k":
         return _run_ablation(args)
+    if args.analysis == "robustness":
+        return _run_robustness(args)
     latents = load_latents(args)
     out = Path(args.out)
     if args.analysis in ("umap", "terrain"):
@@ -225,3 +249,23 @@ def _run_ablation(args: argparse.Namespace) -> int:
     for job_id, error in errors.items():
         print(f"  failed: {job_id}: {error.strip().splitlines()[-1]}")
     return 1 if errors else 0
+
+
+def _run_robustness(args: argparse.Namespace) -> int:
+    from audioqual.analysis.robustness import METHODS, RobustnessConfig, run_study, write_summary
+    from audioqual.config import load_config
+    from audioqual.nr.config import NRTrainConfig
+
+    base = load_config(NRTrainConfig, args.config, list(args.overrides))
+    extra = {}
+    for text in args.extra:
+        name, _, path = text.partition("=")
+        if not name or not path:
+            raise AudioqualError(f"--extra {text!r}: expected NAME=MANIFEST")
+        extra[name] = path
+    config = RobustnessConfig(methods=args.methods or list(METHODS), seeds=args.seeds, held_out=args.held_out,
+                              extra_eval=extra)
+    results = run_study(base, args.manifest, config, args.out, progress=not args.quiet)
+    summary = write_summary(results, args.out, base.data.aspects)
+    print(f"{len(results)} run(s); wrote {summary} and {Path(args.out) / 'runs.csv'}")
+    return 0
