@@ -300,11 +300,6 @@ def official_config_from_hf(config: WavLMConfig, feature_grad_mult: float) -> di
     return cfg
 
 
-def conv_layers_string(conv_layers: list[tuple[int, int, int]]) -> str:
-    """The conv layers in the official `conv_feature_layers` syntax (a Python list literal)."""
-    return "[" + ", ".join(f"({d},{k},{s})" for d, k, s in conv_layers) + "]"
-
-
 @dataclass
 class OfficialCheckpoint:
     """An audiobox-aesthetics checkpoint with its keys unprefixed (wavlm_model.*, proj_layer.*, layer_weights.*)."""

@@ -90,10 +90,6 @@ class SepCondition:
     params: tuple[float, ...] = ()
     base: Condition | None = None  # conditions run by audioqual.degrade.conditions.apply_condition
 
-    @property
-    def needs_interferer(self) -> bool:
-        return self.family in ("interference", "mask")
-
     def manifest_fields(self) -> dict[str, Any]:
         if self.base is not None:
             fields = self.base.manifest_fields()
