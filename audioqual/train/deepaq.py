@@ -2,9 +2,8 @@
 
   audioqual train deepaq --config configs/deepaq_lora.yaml [key=value ...]
 
-`audioqual train deepaq` (audioqual/cli/train_cmd.py) calls `cli_train`: a run
-whose <output_dir>/last holds a checkpoint resumes from it. `run` is the same entry point with
-explicit --resume and --fit-mapping MODEL_DIR (fit only the distance mapping of a saved model); its
+`audioqual train deepaq` (audioqual/cli/train_cmd.py) calls `run`: with --resume a run continues
+from <output_dir>/last; --fit-mapping MODEL_DIR fits only the distance mapping of a saved model. Its
 options are audioqual.train.options.add_deepaq_arguments (importable without torch).
 
 The model is saved to <output_dir>/best (best validation RnC loss) and
@@ -16,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from audioqual.config import ConfigError, load_config
 from audioqual.deepaq.calibration import calibrate
 from audioqual.deepaq.config import DeePAQTrainingConfig
 from audioqual.deepaq.model import DeePAQModel
-from audioqual.deepaq.training import STATE_FILE, train_deepaq
+from audioqual.deepaq.training import train_deepaq
 
 
 def load_training_config(path: str | None, overrides: list[str]) -> DeePAQTrainingConfig:
@@ -31,15 +29,6 @@ def load_training_config(path: str | None, overrides: list[str]) -> DeePAQTraini
         return load_config(DeePAQTrainingConfig, path, overrides)
     except ValueError as err:
         raise ConfigError(f"{path or 'config'}: {err}") from err
-
-
-def cli_train(config_path: str | None, overrides: list[str], progress: bool = True) -> Path:
-    """Train (resuming an interrupted run), fit the mapping when configured; returns the best model dir."""
-    config = load_training_config(config_path, overrides)
-    resume = (Path(config.train.output_dir) / "last" / STATE_FILE).exists()
-    summary = _train(config, resume, progress)
-    print(json.dumps(summary, default=str))
-    return Path(summary["best"])
 
 
 def _train(config: DeePAQTrainingConfig, resume: bool, progress: bool) -> dict:
