@@ -44,8 +44,9 @@ from audioqual.analysis.latent import (
     collect_latents,
     read_split,
 )
-from audioqual.analysis.outputs import save_figure, write_csv, write_json
+from audioqual.analysis.outputs import save_figure
 from audioqual.config import to_dict
+from audioqual.data.files import write_csv, write_json
 from audioqual.domains.strategies import StrategySpec
 from audioqual.errors import AudioqualError
 from audioqual.eval.aggregate import system_level

@@ -33,8 +33,8 @@ from audioqual.analysis.outputs import (
     save_figure,
     scatter_categories,
     scatter_values,
-    write_csv,
 )
+from audioqual.data.files import write_csv
 from audioqual.errors import AudioqualError
 from audioqual.eval.plots import new_figure
 

@@ -124,7 +124,7 @@ def parse_model_argument(text: str) -> tuple[str, Path]:
 def load_latents(args: argparse.Namespace):
     """Run every --model over --manifest; returns the LatentSets and writes left_out.csv if items failed."""
     from audioqual.analysis.latent import InputOptions, branch_domains, collect_latents, load_model, read_split
-    from audioqual.analysis.outputs import write_csv
+    from audioqual.data.files import write_csv
 
     named = [parse_model_argument(m) for m in args.model]
     names = [n for n, _ in named]

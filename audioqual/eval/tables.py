@@ -12,14 +12,12 @@ The long-form `results.csv` / `results.json` hold every number.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from audioqual.data.files import jsonable
 from audioqual.eval.harness import (
     LEVELS,
     OVERALL,
@@ -169,7 +167,7 @@ def format_p(p: float) -> str:
 
 def run_to_json(run: EvaluationRun) -> dict[str, Any]:
     """Everything of a run as JSON-ready data (NaN becomes null)."""
-    return _clean({
+    return jsonable({
         "manifest": run.manifest,
         "config": asdict(run.config),
         "predictors": run.predictors,
@@ -228,24 +226,3 @@ def write_tables(run: EvaluationRun, out_dir: str | Path) -> dict[str, str]:
 
 def _csv_number(value: float) -> str:
     return "" if value is None or not math.isfinite(value) else repr(float(value))
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def write_json(data: dict[str, Any], path: str | Path) -> Path:
-    """Write JSON with NaN/inf turned into null."""
-    path = Path(path)
-    path.write_text(json.dumps(_clean(data), indent=2), encoding="utf-8")
-    return path
