@@ -28,7 +28,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from audioqual.cli.label_cmd import add_label_options, label_and_report, label_config
+from audioqual.cli.label_args import add_label_options, label_and_report, label_config
 from audioqual.config import load_config
 from audioqual.data.manifest import load_entries
 from audioqual.degrade import DegradeConfig, run_degrade
