@@ -22,9 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from audioqual.heads.base import AspectPrediction, HeadFactory, HeadOutput, InputInfo
 from audioqual.losses.gaussian_nll import gaussian_nll
-from audioqual.nr.outputs import AspectPrediction, HeadOutput
-from audioqual.nr.registry import HeadFactory, InputInfo
 
 
 @dataclass
