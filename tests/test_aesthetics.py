@@ -541,7 +541,7 @@ def test_saved_model_reloads_in_a_new_process_and_scores_identically(rated_clips
 def test_fine_tunes_meta_checkpoint_with_dat(rated_clips, tmp_path):
     """Start from a checkpoint in Meta's format (tiny), fine-tune with DAT-Source through the generic trainer."""
     from audioqual.domains.strategies import assign_domains
-    from audioqual.nr.config import OptimConfig
+    from audioqual.train.config import OptimConfig
     from audioqual.nr.data import WaveformDataset, pad_collate
     from audioqual.train.trainer import Trainer
 

@@ -22,12 +22,13 @@ from audioqual.data.aes import infer_source, read_aes_manifest
 from audioqual.domains.branch import BranchSpec
 from audioqual.domains.strategies import DomainAssignment, assign_domains
 from audioqual.errors import AudioqualError, ManifestError
-from audioqual.nr.config import NRTrainConfig, OptimConfig
+from audioqual.nr.config import NRTrainConfig
 from audioqual.nr.data import FeatureDataset
 from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.probe import bottleneck, linear_probe_accuracy
 from audioqual.nr.scoring import load_scorer, predict_dataset
 from audioqual.nr.synthetic import make_spurious_dataset
+from audioqual.train.config import OptimConfig
 from audioqual.train.nr import prepare_data, train_single
 from audioqual.train.trainer import Trainer
 
@@ -274,8 +275,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from audioqual.domains.branch import BranchSpec
-from audioqual.nr.config import OptimConfig
 from audioqual.nr.model import InputSpec, NoReferenceModel
+from audioqual.train.config import OptimConfig
 from audioqual.train.trainer import Trainer
 
 
