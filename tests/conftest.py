@@ -145,7 +145,7 @@ def shared_data() -> Path:
 def trained_nr(tmp_path_factory, tiny_backbone_dir):
     """A DAT-Source and a baseline MultiGauss model trained briefly on synthetic clips."""
     from audioqual.config import load_config
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
     from audioqual.nr.synthetic import make_spurious_dataset
     from audioqual.train.nr import train_nr
 

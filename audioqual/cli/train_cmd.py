@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from audioqual.errors import AudioqualError
 
 if TYPE_CHECKING:
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
 
 NR_DESCRIPTION = """`audioqual train nr`: train the no-reference multi-aspect MOS predictor with DAT.
 
@@ -113,7 +113,7 @@ def cli_overrides(
 def nr_config_from_args(args: argparse.Namespace) -> NRTrainConfig:
     """The run's config: --config file, then --backbone / --head, then KEY=VALUE overrides."""
     from audioqual.config import load_config
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
 
     overrides = cli_overrides(args.config, list(args.overrides), backbone=args.backbone, head=args.head)
     return load_config(NRTrainConfig, args.config, overrides)

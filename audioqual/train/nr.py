@@ -29,12 +29,12 @@ from audioqual.domains.strategies import DomainAssignment, DomainStrategyError, 
 from audioqual.errors import AudioqualError
 from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
 from audioqual.heads.registry import head_factory
-from audioqual.nr.config import DomainConfig, NRTrainConfig
 from audioqual.nr.data import FeatureDataset, WaveformDataset, pad_collate
 from audioqual.nr.features import FrameFeatures, crop_frame_features, utterance_embeddings
 from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.scoring import predict_dataset
 from audioqual.nr.selection import AspectRouter, aspect_metric, select_per_aspect, selection_systems
+from audioqual.train.nr_config import DomainConfig, NRTrainConfig
 from audioqual.train.trainer import DistributedContext, Trainer, TrainResult, distributed_context, seed_everything
 
 log = logging.getLogger(__name__)
