@@ -44,13 +44,16 @@ def test_config_loads(path):
 def test_fad_is_advertised_where_it_is_reachable(capsys):
     """FAD compares two sets: it is the `fad` command, not a pair metric (issue 19, item 18).
 
-    The end-to-end check of its value is tests/test_fad.py::test_fad_command_end_to_end_matches_the_closed_form.
+    The registry lists it as distributional (issue 16), pointing at that command. The end-to-end check of its
+    value is tests/test_fad.py::test_fad_command_end_to_end_matches_the_closed_form.
     """
     from audioqual.cli.main import COMMANDS, _command_module
+    from audioqual.metrics.base import MetricCategory
     from audioqual.metrics.registry import registered
 
     pair_list = COMMANDS["metric"].split(" over ")[0]
-    assert "FAD" not in pair_list and "fad" not in registered()
+    fad = registered()["fad"]
+    assert "FAD" not in pair_list and fad.category is MetricCategory.DISTRIBUTIONAL and fad.command == "audioqual fad"
     assert "fad" in COMMANDS and _command_module("fad") is not None
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert "`audioqual fad " in readme

@@ -27,7 +27,7 @@ import numpy as np
 
 from audioqual.errors import AudioqualError
 from audioqual.io import AudioLoadOptions, ChannelPolicy, prepare_samples
-from audioqual.metrics.base import MetricInfo, PairMetric
+from audioqual.metrics.base import MetricCategory, MetricInfo, PairMetric
 
 DNSMOS_RATE = 16000
 INPUT_SECONDS = 9.01  # speechmos INPUT_LENGTH: the network's window
@@ -83,7 +83,7 @@ class DNSMOSMetric(PairMetric):
 
     info = MetricInfo(name="dnsmos_ovrl", higher_is_better=True, sample_rate=DNSMOS_RATE,
                       channels=ChannelPolicy.DOWNMIX.value, valid_range=VALID_RANGE,
-                      needs_reference=False)  # fmt: skip
+                      category=MetricCategory.INDEPENDENT)  # fmt: skip
 
     def __init__(self, model_path: str | None = None, personalized: bool = False, num_threads: int = 1) -> None:
         super().__init__()
