@@ -85,6 +85,8 @@ class DNSMOSMetric(PairMetric):
                       channels=ChannelPolicy.DOWNMIX.value, valid_range=VALID_RANGE,
                       category=MetricCategory.INDEPENDENT)  # fmt: skip
 
+    runtime_attributes = ("_session",)
+
     def __init__(self, model_path: str | None = None, personalized: bool = False, num_threads: int = 1) -> None:
         super().__init__()
         self.model_path = model_path
@@ -94,7 +96,7 @@ class DNSMOSMetric(PairMetric):
 
     @property
     def session(self):
-        """The onnxruntime session, created on first use (sessions are not picklable; workers make their own)."""
+        """The onnxruntime session, created on first use (sessions are not picklable; copies make their own)."""
         if self._session is None:
             self._session = self._create_session()
         return self._session

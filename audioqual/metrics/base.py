@@ -65,6 +65,7 @@ class PairMetric(ABC):
     """A metric of one test signal, given its reference unless it is independent: score(test | reference)."""
 
     info: MetricInfo
+    runtime_attributes: tuple[str, ...] = ()  # handles made on first use (native, unpicklable): copies make their own
 
     def __init__(self) -> None:
         self._scores: list[dict[str, float]] = []
@@ -90,3 +91,10 @@ class PairMetric(ABC):
     def reset(self) -> None:
         """Forget accumulated scores."""
         self._scores.clear()
+
+    def __getstate__(self) -> dict:
+        """Picklable for worker processes and Ray actors: runtime handles are left for the copy to recreate."""
+        state = dict(self.__dict__)
+        for name in self.runtime_attributes:
+            state[name] = None
+        return state
