@@ -1,4 +1,4 @@
-"""Latent-space analyses and ablations of trained no-reference models (seed 000, Sec. IV).
+"""Latent-space analyses and ablations of trained no-reference models (Huang et al. 2026, arXiv:2603.16201, Sec. IV).
 
   audioqual analyze umap    -m baseline=runs/base/model -m dat=runs/dat/model --manifest dev.jsonl -o out/
   audioqual analyze terrain -m baseline=runs/base/model -m dat=runs/dat/model --manifest dev.jsonl -o out/ --aspect PQ
@@ -26,11 +26,11 @@ from audioqual.errors import AudioqualError
 
 log = logging.getLogger(__name__)
 SUBCOMMANDS = {
-    "umap": "UMAP of h coloured by domain and by each aspect's score (seed 000, Fig. 3)",
-    "terrain": "3-D quality terrain: UMAP of h with the predicted MOS as height (seed 000, Fig. 4)",
-    "probe": "linear probing of h: domain accuracy and per-aspect SRCC (seed 000, Table II)",
-    "compare": "strategy comparison with paired significance tests (seed 000, Table I)",
-    "ablate-k": "K sweep of DAT-Kmeans and DAT-Random against the baseline (seed 000, Fig. 5)",
+    "umap": "UMAP of h coloured by domain and by each aspect's score (Huang et al. 2026, Fig. 3)",
+    "terrain": "3-D quality terrain: UMAP of h with the predicted MOS as height (Huang et al. 2026, Fig. 4)",
+    "probe": "linear probing of h: domain accuracy and per-aspect SRCC (Huang et al. 2026, Table II)",
+    "compare": "strategy comparison with paired significance tests (Huang et al. 2026, Table I)",
+    "ablate-k": "K sweep of DAT-Kmeans and DAT-Random against the baseline (Huang et al. 2026, Fig. 5)",
 }
 
 

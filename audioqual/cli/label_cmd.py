@@ -1,4 +1,6 @@
-"""Surrogate labels: ViSQOL v3 MOS-LQO of each degraded clip against its clean reference (seed 003).
+"""Surrogate labels: ViSQOL v3 MOS-LQO of each degraded clip against its clean reference.
+
+These are the training labels of DeePAQ (Jiang et al. 2025, arXiv:2510.12326).
 
 Reads a manifest written by `audioqual degrade` (or any manifest with `path` and
 `reference` columns; `fullband_path`/`fullband_reference` are preferred) and writes

@@ -47,8 +47,8 @@ combined into an aspect-specific router.
 
 `--backbone aesthetics` starts from Meta's released model: it stands for
 `head.name=aesthetics features.backbone=facebook/audiobox-aesthetics` and,
-without --config, seed 000's recipe for that architecture (lr 1e-5, batch 16,
-200 epochs). `--backbone DIR_OR_HUB_ID` sets `features.backbone`, `--head NAME`
+without --config, the recipe Huang et al. 2026 (arXiv:2603.16201) use for that
+architecture (lr 1e-5, batch 16, 200 epochs). `--backbone DIR_OR_HUB_ID` sets `features.backbone`, `--head NAME`
 sets `head.name`; KEY=VALUE overrides are applied last and win.
 """
 
@@ -63,7 +63,7 @@ class BackbonePreset:
 
 
 BACKBONE_PRESETS: dict[str, BackbonePreset] = {
-    # Meta's released model; seed 000's recipe for this architecture (as configs/nr_aesthetics*.yaml)
+    # Meta's released model; Huang et al. 2026's recipe for this architecture (as configs/nr_aesthetics*.yaml)
     "aesthetics": BackbonePreset(
         head="aesthetics",
         backbone="facebook/audiobox-aesthetics",
