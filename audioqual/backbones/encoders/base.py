@@ -91,9 +91,9 @@ def package_file(module: str, relative: str | Path, distribution: str | None = N
 class PretrainedEncoder(LayeredEncoder):
     """A network from a package's bundled weights behind the backbone interface.
 
-    Subclasses set `encoder_name`, `distribution`, `variants`, `default_variant`,
-    implement `from_package(variant)`, `layer_states` and `minimum_samples`, and
-    override `normalize` when the original scales its input.
+    Subclasses set `encoder_name`, `distribution` and (with more than one variant) `variants`
+    and `default_variant`, implement `from_package(variant)`, `layer_states` and
+    `minimum_samples`, and override `normalize` when the original scales its input.
     """
 
     encoder_name: str = ""

@@ -153,8 +153,6 @@ class DistillMOSEncoder(PretrainedEncoder):
 
     encoder_name = "distillmos"
     distribution = "distillmos"
-    variants = ("default",)
-    default_variant = "default"
 
     def __init__(self, variant: str = "default"):
         layers = [EncoderLayer("cnn", CNN_CHANNELS * CNN_FREQUENCIES), EncoderLayer("transformer.position_encoding", DIM)]

@@ -104,8 +104,6 @@ class ResemblyzerEncoder(PretrainedEncoder):
 
     encoder_name = "resemblyzer"
     distribution = "Resemblyzer"
-    variants = ("default",)
-    default_variant = "default"
 
     def __init__(self, variant: str = "default"):
         layers = [EncoderLayer(f"lstm.{index}", HIDDEN) for index in range(LSTM_LAYERS)]
