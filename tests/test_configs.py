@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,19 @@ def test_fad_is_advertised_where_it_is_reachable(capsys):
     assert "fad" in COMMANDS and _command_module("fad") is not None
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert "`audioqual fad " in readme
+
+
+def test_readme_layout_matches_the_package_tree():
+    """Every package of audioqual/ and every top-level module is named in the README's layout, and nothing else."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    listed = set(re.findall(r"audioqual/(\w+)", layout))
+    packages = {p.parent.name for p in (root / "audioqual").glob("*/__init__.py")}
+    assert listed == packages
+    module_line = next(line for line in layout.splitlines() if line.startswith("audioqual/*.py"))
+    named = {name.strip() for name in re.sub(r"\([^)]*\)", "", module_line.split(maxsplit=1)[1]).split(",")}
+    assert named == {p.stem for p in (root / "audioqual").glob("*.py")} - {"__init__"}
 
 
 # --- dry runs: every config builds what it describes and takes one optimisation step on tiny data ------------
