@@ -6,7 +6,7 @@ ViSQOL MOS-LQO, clean clips included (distance 0, MOS ~4.73). The agreement with
 on each of those splits is recorded in the model's metadata. No listening-test data is
 used here.
 
-  python -m audioqual.cli.default_v1_recipe export --checkpoint runs/default_fr/train/best \\
+  python -m audioqual.cli.shipped_models export --checkpoint runs/default_fr/train/best \\
       --manifest runs/default_fr/data/manifest_labelled.jsonl --out audioqual/models/default_fr
 """
 

@@ -11,7 +11,7 @@ self-supervised target that needs no labels. The trained encoder, inside a
 randomly initialised (seeded) HuBERT, is saved as a backbone directory that
 `audioqual train deepaq` loads with `model.backbone: DIR`.
 
-  python -m audioqual.cli.default_v1_recipe frontend --config configs/default_fr_frontend.yaml [key=value ...]
+  python -m audioqual.cli.shipped_models frontend --config configs/default_fr_frontend.yaml [key=value ...]
 """
 
 from __future__ import annotations

@@ -1,11 +1,16 @@
-"""Steps of the v1 default model's recipe (scripts/train_default_model.sh) that `audioqual` has no command for.
+"""Steps that rebuild the shipped models' files and have no `audioqual` command: v1's recipe and the example pairs.
 
-  python -m audioqual.cli.default_v1_recipe trainset OUT [--seed N] [KEY=VALUE ...]
+The v1 default model's recipe (scripts/train_default_model.sh):
+
+  python -m audioqual.cli.shipped_models trainset OUT [--seed N] [KEY=VALUE ...]
       render clean audio and degrade it into OUT/manifest.jsonl (audioqual.models.trainset)
-  python -m audioqual.cli.default_v1_recipe frontend --config configs/default_fr_frontend.yaml [KEY=VALUE ...]
+  python -m audioqual.cli.shipped_models frontend --config configs/default_fr_frontend.yaml [KEY=VALUE ...]
       stage 1: train the convolutional front end on log-mel regression (audioqual.models.frontend)
-  python -m audioqual.cli.default_v1_recipe export --checkpoint DIR --manifest LABELLED.jsonl --out MODEL_DIR
+  python -m audioqual.cli.shipped_models export --checkpoint DIR --manifest LABELLED.jsonl --out MODEL_DIR
       fit the distance -> MOS mapping on the held-out splits and write the model (audioqual.models.export)
+
+  python -m audioqual.cli.shipped_models examples [OUT_DIR]
+      render and degrade the bundled example pairs (audioqual.models.make_examples)
 
 Labelling (`audioqual label`) and DeePAQ training (`audioqual train deepaq`) run through the main command.
 """
@@ -51,9 +56,17 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_examples(args: argparse.Namespace) -> int:
+    """Write the example pairs; prints their pairs.csv."""
+    from audioqual.models.make_examples import EXAMPLES_DIR, make_examples
+
+    print(make_examples(args.out or EXAMPLES_DIR))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per step."""
-    parser = argparse.ArgumentParser(prog="python -m audioqual.cli.default_v1_recipe", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m audioqual.cli.shipped_models", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
 
@@ -77,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--splits", nargs="+", default=["validation", "test"],
                         help="splits the mapping is fitted on (default: validation test)")  # fmt: skip
     export.set_defaults(run=run_export)
+
+    examples = steps.add_parser("examples", help="render and degrade the bundled example pairs")
+    examples.add_argument("out", nargs="?", help="output folder (default: audioqual/models/examples)")
+    examples.set_defaults(run=run_examples)
     return parser
 
 
