@@ -60,7 +60,7 @@ def speechmos_model_path(personalized: bool = False) -> Path:
 
     Without speechmos, pass model_path= to a local sig_bak_ovr.onnx instead.
     """
-    from audioqual.backbones.encoders.base import package_file
+    from audioqual.packages import package_file
 
     return package_file("speechmos", MODEL_IN_PACKAGE[personalized])
 
