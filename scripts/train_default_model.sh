@@ -18,14 +18,14 @@ start=$(date +%s)
 step() { echo "== [$(( $(date +%s) - start )) s] $*"; }
 
 step "1/5 render clean audio and degrade it -> $OUT/data/manifest.jsonl"
-"$PY" -m audioqual.models.trainset "$OUT/data" --seed "$SEED"
+"$PY" -m audioqual.cli.shipped_models trainset "$OUT/data" --seed "$SEED"
 
 step "2/5 ViSQOL v3 labels (audio mode, 2 worker processes)"
 OMP_NUM_THREADS=1 "$PY" -m audioqual.cli.main label "$OUT/data/manifest.jsonl" --label-workers 2
 
 step "3/5 stage 1: train the convolutional encoder on log-mel regression (configs/default_fr_frontend.yaml)"
 if [ ! -f "$OUT/frontend/frontend_training.json" ]; then
-  "$PY" -m audioqual.models.frontend --config configs/default_fr_frontend.yaml \
+  "$PY" -m audioqual.cli.shipped_models frontend --config configs/default_fr_frontend.yaml \
       "train_manifest=$OUT/data/manifest_labelled.jsonl" "output_dir=$OUT/frontend" "seed=$SEED" --no-progress
 fi
 
@@ -35,6 +35,6 @@ step "4/5 stage 2: DeePAQ Rank-N-Contrast training (configs/default_fr.yaml, see
     --no-progress --resume
 
 step "5/5 fit the distance -> MOS mapping on the held-out splits, write $MODEL_DIR"
-"$PY" -m audioqual.models.export --checkpoint "$OUT/train/best" \
+"$PY" -m audioqual.cli.shipped_models export --checkpoint "$OUT/train/best" \
     --manifest "$OUT/data/manifest_labelled.jsonl" --out "$MODEL_DIR"
 step "done"

@@ -15,33 +15,33 @@ import pytest
 import torch
 from conftest import tone
 
-from audioqual.aesthetics import (
-    HEAD_NAME,
-    AestheticsOptions,
-    build_head,
-    export_official,
-    import_official,
-    load_backbone,
-    read_official,
-)
-from audioqual.aesthetics.chunking import WindowBatch, inference_windows, training_windows
-from audioqual.aesthetics.convert import model_from_official, to_official
-from audioqual.aesthetics.encoder import encode_hidden_states, frame_padding
-from audioqual.aesthetics.loss import mae_mse_loss
-from audioqual.aesthetics.model import AestheticsModel
-from audioqual.aesthetics.official import DEFAULT_MODEL_CFG, OfficialCheckpoint, official_to_hf_key
 from audioqual.backbones.tiny import tiny_backbone
 from audioqual.config import from_dict
 from audioqual.data.aes import read_aes_manifest
 from audioqual.data.manifest import ManifestEntry
 from audioqual.domains.branch import BranchSpec
 from audioqual.errors import AudioqualError, ModelLoadError
+from audioqual.heads.aesthetics import (
+    HEAD_NAME,
+    AestheticsOptions,
+    build_head,
+    export_official,
+    load_backbone,
+    read_official,
+)
+from audioqual.heads.aesthetics.chunking import WindowBatch, inference_windows, training_windows
+from audioqual.heads.aesthetics.convert import model_from_official, to_official
+from audioqual.heads.aesthetics.encoder import encode_hidden_states, frame_padding
+from audioqual.heads.aesthetics.loss import mae_mse_loss
+from audioqual.heads.aesthetics.model import AestheticsModel
+from audioqual.heads.aesthetics.official import DEFAULT_MODEL_CFG, OfficialCheckpoint, official_to_hf_key
+from audioqual.heads.base import InputInfo
 from audioqual.io import save_audio
-from audioqual.nr.config import NRTrainConfig
 from audioqual.nr.model import InputSpec, NoReferenceModel
-from audioqual.nr.registry import InputInfo
+from audioqual.nr.official_aesthetics import import_official
 from audioqual.nr.scoring import Scorer, load_scorer
 from audioqual.train.nr import split_items, train_nr
+from audioqual.train.nr_config import NRTrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 ASPECTS = ["PQ", "PC", "CE", "CU"]
@@ -330,10 +330,11 @@ def test_layer_weighting_and_pooling_follow_the_definition():
 
 
 def test_head_is_registered():
-    from audioqual.aesthetics import FACTORY
-    from audioqual.nr.registry import head_factory
+    from audioqual.heads.aesthetics import FACTORY
+    from audioqual.heads.registry import head_factory
 
     assert head_factory(HEAD_NAME) is FACTORY and FACTORY.input_kind == "waveform"
+    assert head_factory("audioqual.aesthetics:FACTORY") is FACTORY  # the path saved before the head moved to heads/
     assert FACTORY.load_backbone is load_backbone  # train nr / score open features.backbone through it
     info = InputSpec(kind="waveform", backbone="x").input_info(ASPECTS)
     assert info.aspects == tuple(ASPECTS) and info.num_aspects == 4
@@ -540,7 +541,7 @@ def test_saved_model_reloads_in_a_new_process_and_scores_identically(rated_clips
 def test_fine_tunes_meta_checkpoint_with_dat(rated_clips, tmp_path):
     """Start from a checkpoint in Meta's format (tiny), fine-tune with DAT-Source through the generic trainer."""
     from audioqual.domains.strategies import assign_domains
-    from audioqual.nr.config import OptimConfig
+    from audioqual.train.config import OptimConfig
     from audioqual.nr.data import WaveformDataset, pad_collate
     from audioqual.train.trainer import Trainer
 

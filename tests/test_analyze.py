@@ -21,13 +21,14 @@ from audioqual.analysis import ablation
 from audioqual.analysis.ablation import AblationConfig, AblationJob, assign_devices, plan_jobs, run_sweep, write_ablation
 from audioqual.analysis.comparison import compare_models, write_comparison
 from audioqual.analysis.latent import InputOptions, LatentSet, collect_latents, load_model, read_split
-from audioqual.analysis.outputs import read_csv
 from audioqual.analysis.probing import ProbeOptions, probe_aspect, probe_domain, write_probe
 from audioqual.analysis.terrain import write_terrain
 from audioqual.analysis.umap_plots import umap_embedding, write_umap
 from audioqual.cli.main import main
+from audioqual.data.files import read_csv
 from audioqual.errors import AudioqualError
-from audioqual.nr.config import DataConfig, DomainConfig, FeatureConfig, HeadConfig, NRTrainConfig, OptimConfig
+from audioqual.train.config import OptimConfig
+from audioqual.train.nr_config import DataConfig, DomainConfig, FeatureConfig, HeadConfig, NRTrainConfig
 
 ASPECTS = ["PQ", "PC", "CE", "CU"]
 SOURCES = ("alpha", "beta", "gamma")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 
 def _config_class(path: Path):
     if path.name.startswith("nr_"):
-        from audioqual.nr.config import NRTrainConfig
+        from audioqual.train.nr_config import NRTrainConfig
 
         return NRTrainConfig
     if path.name == "default_fr_frontend.yaml":
@@ -44,16 +45,32 @@ def test_config_loads(path):
 def test_fad_is_advertised_where_it_is_reachable(capsys):
     """FAD compares two sets: it is the `fad` command, not a pair metric (issue 19, item 18).
 
-    The end-to-end check of its value is tests/test_fad.py::test_fad_command_end_to_end_matches_the_closed_form.
+    The registry lists it as distributional (issue 16), pointing at that command. The end-to-end check of its
+    value is tests/test_fad.py::test_fad_command_end_to_end_matches_the_closed_form.
     """
     from audioqual.cli.main import COMMANDS, _command_module
+    from audioqual.metrics.base import MetricCategory
     from audioqual.metrics.registry import registered
 
     pair_list = COMMANDS["metric"].split(" over ")[0]
-    assert "FAD" not in pair_list and "fad" not in registered()
+    fad = registered()["fad"]
+    assert "FAD" not in pair_list and fad.category is MetricCategory.DISTRIBUTIONAL and fad.command == "audioqual fad"
     assert "fad" in COMMANDS and _command_module("fad") is not None
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert "`audioqual fad " in readme
+
+
+def test_readme_layout_matches_the_package_tree():
+    """Every package of audioqual/ and every top-level module is named in the README's layout, and nothing else."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    listed = set(re.findall(r"audioqual/(\w+)", layout))
+    packages = {p.parent.name for p in (root / "audioqual").glob("*/__init__.py")}
+    assert listed == packages
+    module_entry = re.search(r"^audioqual/\*\.py(.*(?:\n {6,}.*)*)", layout, re.M).group(1)  # with its continuation
+    named = {name.strip() for name in re.sub(r"\([^)]*\)", "", module_entry).split(",")}
+    assert named == {p.stem for p in (root / "audioqual").glob("*.py")} - {"__init__"}
 
 
 # --- dry runs: every config builds what it describes and takes one optimisation step on tiny data ------------
@@ -87,7 +104,7 @@ def dry_data(tmp_path_factory, tiny_backbone_dir):
 
 
 def _dry_run_nr(path: Path, data: dict, out: Path) -> None:
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
     from audioqual.train.nr import train_nr
 
     config = load_config(NRTrainConfig, path, [])
@@ -151,7 +168,7 @@ def test_config_dry_runs_one_step_on_tiny_data_of_its_layout(path, dry_data, tmp
 
 def test_nr_trains_on_a_pretrained_encoder_from_a_wheel(dry_data, tmp_path):
     """`features.backbone` takes a wheel encoder's name like a hub id: features extracted, head trained, saved."""
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
     from audioqual.train.nr import train_nr
 
     overrides = [f"data.train={dry_data['train']}", f"data.valid={dry_data['valid']}",

@@ -199,7 +199,7 @@ def test_extract_cli(tmp_path):
 
 
 def test_checkpoint_reader_reads_the_wheel_and_refuses_garbage(tmp_path):
-    from audioqual.backbones.encoders.base import package_file
+    from audioqual.packages import package_file
     from audioqual.backbones.encoders.tf_checkpoint import read_checkpoint
     from audioqual.errors import ModelLoadError
 

@@ -13,7 +13,7 @@ import soundfile as sf
 from audioqual.cli.main import main
 from audioqual.errors import ManifestError
 from audioqual.metrics import registry
-from audioqual.metrics.base import MetricInfo, PairMetric
+from audioqual.metrics.base import MetricCategory, MetricInfo, PairMetric
 from audioqual.metrics.pairs import read_pairs, score_pairs
 from audioqual.metrics.registry import MetricSpec, MetricUnavailableError, create, describe
 
@@ -166,11 +166,27 @@ def test_registry_names_and_clear_messages(tmp_path, monkeypatch):
         create("audioqual.errors:AudioqualError")
 
 
+def test_distributional_metric_is_registered_but_not_scored_as_pairs():
+    spec = registry.registered()["fad"]
+    assert spec.category is MetricCategory.DISTRIBUTIONAL and spec.requires_reference
+    with pytest.raises(MetricUnavailableError, match="not pairs: run `audioqual fad`"):
+        create("fad")
+    info, status = describe("fad")
+    assert info.category is MetricCategory.DISTRIBUTIONAL and not info.higher_is_better and status == "available"
+    with pytest.raises(MetricUnavailableError) as unknown:
+        create("nope")
+    assert "fad" not in str(unknown.value)  # `audioqual metric` offers pair metrics only
+
+
 def test_metric_cli_list_and_run(pairs_csv, tmp_path, capsys):
     assert main(["metric", "--list"]) == 0
     listing = capsys.readouterr().out
     for name in ("visqol", "peaq", "twof", "haaqi"):
         assert f"{name}: " in listing
+    assert "visqol: ViSQOL v3 audio mode (MOS-LQO 1-5, 48 kHz, SVR model)\n    needs a reference:" in listing
+    assert "distributional: a set of test files against a set of references (run `audioqual fad`)" in listing
+    if "dnsmos" in registry.registered():
+        assert "independent: scores the test signal alone, no reference" in listing
     if registry._installed("clarity"):
         assert "valid range: 0..1" in listing
     manifest, _ = pairs_csv

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from audioqual.cli.main import main
 from audioqual.metrics import pairs as pairs_module
-from audioqual.metrics.base import MetricInfo, PairMetric
+from audioqual.metrics.base import MetricCategory, MetricInfo, PairMetric
 
 THIS_MODULE = Path(__file__).stem
 
@@ -29,7 +29,8 @@ class Snr16k(PairMetric):
 class Peak48k(PairMetric):
     """Peak of the test at 48 kHz, channels kept (a no-reference metric)."""
 
-    info = MetricInfo(name="peak", higher_is_better=True, sample_rate=48000, channels="keep", needs_reference=False)
+    info = MetricInfo(name="peak", higher_is_better=True, sample_rate=48000, channels="keep",
+                      category=MetricCategory.INDEPENDENT)
 
     def __init__(self, scale: float = 1.0) -> None:
         super().__init__()

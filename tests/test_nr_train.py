@@ -16,19 +16,20 @@ import yaml
 from torch.utils.data import Dataset
 
 from audioqual.cli.main import main as cli_main
+from audioqual.cli.train_cmd import add_nr_arguments, nr_config_from_args
 from audioqual.config import load_config
 from audioqual.data.aes import infer_source, read_aes_manifest
 from audioqual.domains.branch import BranchSpec
 from audioqual.domains.strategies import DomainAssignment, assign_domains
 from audioqual.errors import AudioqualError, ManifestError
-from audioqual.nr.config import NRTrainConfig, OptimConfig
 from audioqual.nr.data import FeatureDataset
 from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.probe import bottleneck, linear_probe_accuracy
 from audioqual.nr.scoring import load_scorer, predict_dataset
 from audioqual.nr.synthetic import make_spurious_dataset
-from audioqual.train.nr import config_from_args, prepare_data, train_single
-from audioqual.train.options import add_nr_arguments
+from audioqual.train.config import OptimConfig
+from audioqual.train.nr import prepare_data, train_single
+from audioqual.train.nr_config import NRTrainConfig
 from audioqual.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -193,7 +194,7 @@ def test_train_nr_backbone_option_expands_to_config_overrides(capsys):
     def config(*argv: str) -> NRTrainConfig:
         parser = argparse.ArgumentParser()
         add_nr_arguments(parser)
-        return config_from_args(parser.parse_args(argv))
+        return nr_config_from_args(parser.parse_args(argv))
 
     # the preset: Meta's released model in the aesthetics head, with that architecture's recipe when no config
     meta = config("--backbone", "aesthetics")
@@ -274,8 +275,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from audioqual.domains.branch import BranchSpec
-from audioqual.nr.config import OptimConfig
 from audioqual.nr.model import InputSpec, NoReferenceModel
+from audioqual.train.config import OptimConfig
 from audioqual.train.trainer import Trainer
 
 

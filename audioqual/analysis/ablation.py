@@ -44,15 +44,16 @@ from audioqual.analysis.latent import (
     collect_latents,
     read_split,
 )
-from audioqual.analysis.outputs import save_figure, write_csv, write_json
+from audioqual.analysis.outputs import save_figure
 from audioqual.config import to_dict
+from audioqual.data.files import write_csv, write_json
 from audioqual.domains.strategies import StrategySpec
 from audioqual.errors import AudioqualError
 from audioqual.eval.aggregate import system_level
 from audioqual.eval.correlation import mse, spearman
 from audioqual.eval.plots import new_figure
-from audioqual.nr.config import DomainConfig, NRTrainConfig
 from audioqual.nr.model import NoReferenceModel
+from audioqual.train.nr_config import DomainConfig, NRTrainConfig
 
 log = logging.getLogger(__name__)
 BASELINE = "baseline"

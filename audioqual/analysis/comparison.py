@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from audioqual.analysis.latent import LatentSet
-from audioqual.analysis.outputs import save_figure, write_csv
+from audioqual.analysis.outputs import save_figure
+from audioqual.data.files import write_csv
 from audioqual.errors import AudioqualError
 from audioqual.eval.aggregate import system_level
 from audioqual.eval.correlation import HIGHER_IS_BETTER, STATISTICS

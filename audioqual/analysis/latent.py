@@ -23,10 +23,10 @@ from torch.utils.data import Dataset, default_collate
 from audioqual.backbones import Backbone
 from audioqual.data.aes import RatedItem, read_aes_manifest
 from audioqual.data.manifest import ManifestEntry
+from audioqual.device import resolve_device
 from audioqual.errors import AudioqualError, ModelLoadError
 from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
 from audioqual.nr.data import FeatureDataset, WaveformDataset, pad_collate
-from audioqual.nr.device import resolve_device
 from audioqual.nr.features import crop_frame_features, utterance_embeddings
 from audioqual.nr.model import MODEL_TYPE, NoReferenceModel, read_model_config
 from audioqual.nr.scoring import model_backbone

@@ -1,4 +1,4 @@
-"""What every analysis writes: CSV files with the numbers behind a figure, and PNG figures.
+"""What every analysis writes besides its CSV files (audioqual.data.files): PNG figures and their colours.
 
 Figures are drawn on their own Agg canvas (pyplot's global state is never
 touched, so analyses run headless and in worker processes). Colours are
@@ -7,13 +7,9 @@ fixed per category so the same domain has the same colour in every panel.
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 import re
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,65 +27,6 @@ def save_figure(figure, path: str | Path, dpi: int = 120) -> Path:
     figure.savefig(tmp, format="png", dpi=dpi)
     os.replace(tmp, path)
     return path
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, (float, np.floating)):
-        return "" if not math.isfinite(value) else repr(float(value))
-    if isinstance(value, np.integer):
-        return int(value)
-    return "" if value is None else value
-
-
-def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
-    """Write a CSV atomically; NaN and None become empty cells, floats keep full precision."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(list(header))
-            width = len(header)
-            for row in rows:
-                row = list(row)
-                if len(row) != width:
-                    raise ValueError(f"CSV row has {len(row)} cells for {width} columns")
-                writer.writerow([_cell(v) for v in row])
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def read_csv(path: str | Path) -> list[dict[str, str]]:
-    """Rows of a CSV written by `write_csv`, as dicts of strings."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write JSON atomically (NaN and infinity become null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(_jsonable(data), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    return value
 
 
 def safe_name(name: str) -> str:

@@ -34,10 +34,10 @@ from tqdm.auto import tqdm
 
 from audioqual.analysis.ablation import _prepared, identity_hash, job_metrics
 from audioqual.analysis.latent import InputOptions, collect_latents, read_split
-from audioqual.analysis.outputs import write_csv, write_json
+from audioqual.data.files import write_csv, write_json
 from audioqual.config import to_dict
 from audioqual.errors import AudioqualError
-from audioqual.nr.config import DomainConfig, NRTrainConfig
+from audioqual.train.nr_config import DomainConfig, NRTrainConfig
 
 log = logging.getLogger(__name__)
 METHODS = ("plain", "l2", "dropout", "dat-source", "dat-kmeans:2", "dat-kmeans:4", "dat-kmeans:8", "dat-kmeans:16",

@@ -22,9 +22,9 @@ from audioqual.analysis.outputs import (
     point_size,
     save_figure,
     scatter_categories,
-    write_csv,
 )
 from audioqual.analysis.umap_plots import UmapOptions, embed_latents
+from audioqual.data.files import write_csv
 from audioqual.errors import AudioqualError
 from audioqual.eval.plots import new_figure
 

@@ -33,8 +33,9 @@ from audioqual.analysis.outputs import (
     save_figure,
     scatter_categories,
     scatter_values,
-    write_csv,
 )
+from audioqual.arrays import finite_rows
+from audioqual.data.files import write_csv
 from audioqual.errors import AudioqualError
 from audioqual.eval.plots import new_figure
 
@@ -72,13 +73,7 @@ def umap_embedding(h: np.ndarray, n_components: int = 2, options: UmapOptions | 
     from sklearn.neighbors import NearestNeighbors
 
     options = options or UmapOptions()
-    data = np.asarray(h, dtype=np.float32)
-    if data.ndim != 2:
-        raise AudioqualError(f"UMAP needs features of shape [N, H], got {data.shape}")
-    if len(data) < MIN_POINTS:
-        raise AudioqualError(f"UMAP needs at least {MIN_POINTS} items, got {len(data)}")
-    if not np.isfinite(data).all():
-        raise AudioqualError("h contains NaN or infinity")
+    data = finite_rows(h, "UMAP input h", MIN_POINTS, dtype=np.float32)
     if np.ptp(data, axis=0).max() == 0.0:
         raise AudioqualError("h is the same for every item: there is nothing to project")
     if options.n_neighbors < 2:

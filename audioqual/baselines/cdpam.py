@@ -166,7 +166,7 @@ class CDPAMNet(nn.Module):
 
 def cdpam_weights_path() -> Path:
     """The checkpoint inside the installed `cdpam` package, found without importing it."""
-    from audioqual.backbones.encoders.base import package_file
+    from audioqual.packages import package_file
 
     return package_file("cdpam", WEIGHTS_IN_PACKAGE)
 

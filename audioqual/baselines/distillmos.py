@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from audioqual.io import AudioLoadOptions, ChannelPolicy, prepare_samples
-from audioqual.metrics.base import MetricInfo, PairMetric
+from audioqual.metrics.base import MetricCategory, MetricInfo, PairMetric
 
 RATE = 16000
 
@@ -22,15 +22,14 @@ class DistillMOSMetric(PairMetric):
     info = MetricInfo(name="distillmos", higher_is_better=True, sample_rate=RATE, channels=ChannelPolicy.DOWNMIX.value,
                       valid_range="MOS 1-5 (higher is better); speech at any rate, resampled to 16 kHz, downmixed; "
                                   "no-reference: the reference of a pair is ignored",
-                      needs_reference=False)  # fmt: skip
+                      category=MetricCategory.INDEPENDENT)  # fmt: skip
+
+    runtime_attributes = ("_encoder",)
 
     def __init__(self, num_threads: int | None = None) -> None:
         super().__init__()
         self.num_threads = num_threads
         self._encoder = None
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_encoder": None}  # the network is rebuilt in each worker
 
     @property
     def encoder(self):

@@ -27,7 +27,7 @@ import numpy as np
 
 from audioqual.errors import AudioqualError
 from audioqual.io import AudioLoadOptions, ChannelPolicy, prepare_samples
-from audioqual.metrics.base import MetricInfo, PairMetric
+from audioqual.metrics.base import MetricCategory, MetricInfo, PairMetric
 
 DNSMOS_RATE = 16000
 INPUT_SECONDS = 9.01  # speechmos INPUT_LENGTH: the network's window
@@ -60,7 +60,7 @@ def speechmos_model_path(personalized: bool = False) -> Path:
 
     Without speechmos, pass model_path= to a local sig_bak_ovr.onnx instead.
     """
-    from audioqual.backbones.encoders.base import package_file
+    from audioqual.packages import package_file
 
     return package_file("speechmos", MODEL_IN_PACKAGE[personalized])
 
@@ -83,7 +83,9 @@ class DNSMOSMetric(PairMetric):
 
     info = MetricInfo(name="dnsmos_ovrl", higher_is_better=True, sample_rate=DNSMOS_RATE,
                       channels=ChannelPolicy.DOWNMIX.value, valid_range=VALID_RANGE,
-                      needs_reference=False)  # fmt: skip
+                      category=MetricCategory.INDEPENDENT)  # fmt: skip
+
+    runtime_attributes = ("_session",)
 
     def __init__(self, model_path: str | None = None, personalized: bool = False, num_threads: int = 1) -> None:
         super().__init__()
@@ -94,7 +96,7 @@ class DNSMOSMetric(PairMetric):
 
     @property
     def session(self):
-        """The onnxruntime session, created on first use (sessions are not picklable; workers make their own)."""
+        """The onnxruntime session, created on first use (sessions are not picklable; copies make their own)."""
         if self._session is None:
             self._session = self._create_session()
         return self._session

@@ -18,6 +18,7 @@ from audioqual.backbones import Backbone
 from audioqual.data.manifest import ManifestEntry
 from audioqual.errors import AudioqualError
 from audioqual.features import FeatureCache, FeatureSpec, extract_features
+from audioqual.metrics.base import MetricCategory, MetricInfo
 
 VALID_RANGE = "any sample rate (resampled to the backbone's); >= 2 frames per file, ideally many more than the embedding size per set"
 
@@ -76,6 +77,9 @@ def stats_distance(a: GaussianStats, b: GaussianStats) -> float:
 
 class FrechetAudioDistance:
     """FAD and per-song FAD with one layer of a project backbone; embeddings go through the feature cache."""
+
+    info = MetricInfo(name="fad", higher_is_better=False, sample_rate=None, valid_range=VALID_RANGE,
+                      category=MetricCategory.DISTRIBUTIONAL)  # fmt: skip
 
     def __init__(self, backbone: Backbone, layer: int = -1, cache: FeatureCache | None = None, batch_size: int = 8):
         self.backbone = backbone

@@ -53,17 +53,16 @@ def shared_movs(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
 PEAQ_MIN_SECONDS = 0.1  # a few 2048-sample FFT frames at 48 kHz; below that the MOVs average almost nothing
 
 
+def _movs_metric_info(name: str, headline_range: str) -> MetricInfo:
+    """The info of a metric computed from PEAQ Basic's MOVs: 48 kHz, channels kept, higher is better."""
+    return MetricInfo(name=name, higher_is_better=True, sample_rate=SAMPLE_RATE, channels="keep",
+                      min_seconds=PEAQ_MIN_SECONDS, valid_range=f"{_VALID_RANGE}; {headline_range}")  # fmt: skip
+
+
 class PeaqMetric(PairMetric):
     """PEAQ Basic ODG (ITU-R BS.1387-1); extra keys: DI ("peaq_di") and the 11 MOVs by name."""
 
-    info = MetricInfo(
-        name="peaq_odg",
-        higher_is_better=True,
-        sample_rate=SAMPLE_RATE,
-        channels="keep",
-        min_seconds=PEAQ_MIN_SECONDS,
-        valid_range=_VALID_RANGE + "; ODG in about [-3.91, 0.2] (0 imperceptible, -4 very annoying)",
-    )
+    info = _movs_metric_info("peaq_odg", "ODG in about [-3.91, 0.2] (0 imperceptible, -4 very annoying)")
 
     def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
         result = peaq_from_movs(shared_movs(*_at_48k(reference, test, sample_rate)))
@@ -73,14 +72,7 @@ class PeaqMetric(PairMetric):
 class TwoFModelMetric(PairMetric):
     """2f-model MUSHRA score (Kastner & Herre 2019) from PEAQ Basic's AvgModDiff1B and ADBB."""
 
-    info = MetricInfo(
-        name="twof_mms",
-        higher_is_better=True,
-        sample_rate=SAMPLE_RATE,
-        channels="keep",
-        min_seconds=PEAQ_MIN_SECONDS,
-        valid_range=_VALID_RANGE + "; MMS in [0, 100]",
-    )
+    info = _movs_metric_info("twof_mms", "MMS in [0, 100]")
 
     def score_pair(self, reference: np.ndarray, test: np.ndarray, sample_rate: int) -> dict[str, float]:
         movs = shared_movs(*_at_48k(reference, test, sample_rate))

@@ -33,6 +33,8 @@ class ViSQOLMetric(PairMetric):
     Also returns "visqol_vnsim" (mean neurogram similarity, 0-1).
     """
 
+    runtime_attributes = ("_api",)
+
     def __init__(self, mode: str = "audio", speech_mapper: str = "auto", search_window: int = 60,
                  max_seconds: float = MAX_SECONDS) -> None:
         super().__init__()
@@ -58,7 +60,7 @@ class ViSQOLMetric(PairMetric):
 
     @property
     def api(self):
-        """The visqol-python API object, created on first use (it is not picklable, workers make their own)."""
+        """The visqol-python API object, created on first use (it is not picklable, copies make their own)."""
         if self._api is None:
             self._api = _create_api(self.mode, self.speech_mapper, self.search_window)
         return self._api

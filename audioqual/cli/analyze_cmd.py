@@ -1,4 +1,4 @@
-"""Latent-space analyses and ablations of trained no-reference models (seed 000, Sec. IV).
+"""Latent-space analyses and ablations of trained no-reference models (Huang et al. 2026, arXiv:2603.16201, Sec. IV).
 
   audioqual analyze umap    -m baseline=runs/base/model -m dat=runs/dat/model --manifest dev.jsonl -o out/
   audioqual analyze terrain -m baseline=runs/base/model -m dat=runs/dat/model --manifest dev.jsonl -o out/ --aspect PQ
@@ -30,11 +30,11 @@ from audioqual.errors import AudioqualError
 
 log = logging.getLogger(__name__)
 SUBCOMMANDS = {
-    "umap": "UMAP of h coloured by domain and by each aspect's score (seed 000, Fig. 3)",
-    "terrain": "3-D quality terrain: UMAP of h with the predicted MOS as height (seed 000, Fig. 4)",
-    "probe": "linear probing of h: domain accuracy and per-aspect SRCC (seed 000, Table II)",
-    "compare": "strategy comparison with paired significance tests (seed 000, Table I)",
-    "ablate-k": "K sweep of DAT-Kmeans and DAT-Random against the baseline (seed 000, Fig. 5)",
+    "umap": "UMAP of h coloured by domain and by each aspect's score (Huang et al. 2026, Fig. 3)",
+    "terrain": "3-D quality terrain: UMAP of h with the predicted MOS as height (Huang et al. 2026, Fig. 4)",
+    "probe": "linear probing of h: domain accuracy and per-aspect SRCC (Huang et al. 2026, Table II)",
+    "compare": "strategy comparison with paired significance tests (Huang et al. 2026, Table I)",
+    "ablate-k": "K sweep of DAT-Kmeans and DAT-Random against the baseline (Huang et al. 2026, Fig. 5)",
     "robustness": "leave-one-domain-out: plain vs L2 vs dropout vs DAT (source, K-means, random), per seed",
 }
 
@@ -146,7 +146,7 @@ def parse_model_argument(text: str) -> tuple[str, Path]:
 def load_latents(args: argparse.Namespace):
     """Run every --model over --manifest; returns the LatentSets and writes left_out.csv if items failed."""
     from audioqual.analysis.latent import InputOptions, branch_domains, collect_latents, load_model, read_split
-    from audioqual.analysis.outputs import write_csv
+    from audioqual.data.files import write_csv
 
     named = [parse_model_argument(m) for m in args.model]
     names = [n for n, _ in named]
@@ -228,7 +228,7 @@ def _parse_shard(text: str | None) -> tuple[int, int]:
 def _run_ablation(args: argparse.Namespace) -> int:
     from audioqual.analysis.ablation import AblationConfig, finished_results, run_sweep, write_ablation
     from audioqual.config import load_config
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
 
     base = load_config(NRTrainConfig, args.config, list(args.overrides))
     config = AblationConfig(strategies=args.strategies, ks=args.ks, seeds=args.seeds, weight=args.weight,
@@ -254,7 +254,7 @@ def _run_ablation(args: argparse.Namespace) -> int:
 def _run_robustness(args: argparse.Namespace) -> int:
     from audioqual.analysis.robustness import METHODS, RobustnessConfig, run_study, write_summary
     from audioqual.config import load_config
-    from audioqual.nr.config import NRTrainConfig
+    from audioqual.train.nr_config import NRTrainConfig
 
     base = load_config(NRTrainConfig, args.config, list(args.overrides))
     extra = {}

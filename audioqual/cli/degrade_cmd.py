@@ -1,4 +1,6 @@
-"""Make coded/degraded variants of clean audio: DeePAQ's surrogate-label training data (seed 003).
+"""Make coded/degraded variants of clean audio: the surrogate-label training data of DeePAQ.
+
+DeePAQ: Jiang et al. 2025, arXiv:2510.12326.
 
 Clean files (or folders, or .jsonl/.csv manifests) are cut into clips (4 s), coded with
 AAC, Opus and MP3 at 16-128 kbps through FFmpeg (optionally also low-passed, noised,
@@ -28,7 +30,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from audioqual.cli.label_cmd import add_label_options, label_and_report, label_config
+from audioqual.cli.label_args import add_label_options, label_and_report, label_config
 from audioqual.config import load_config
 from audioqual.data.manifest import load_entries
 from audioqual.degrade import DegradeConfig, run_degrade

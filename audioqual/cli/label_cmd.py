@@ -1,4 +1,6 @@
-"""Surrogate labels: ViSQOL v3 MOS-LQO of each degraded clip against its clean reference (seed 003).
+"""Surrogate labels: ViSQOL v3 MOS-LQO of each degraded clip against its clean reference.
+
+These are the training labels of DeePAQ (Jiang et al. 2025, arXiv:2510.12326).
 
 Reads a manifest written by `audioqual degrade` (or any manifest with `path` and
 `reference` columns; `fullband_path`/`fullband_reference` are preferred) and writes
@@ -14,10 +16,8 @@ MOS per condition and the Spearman correlation of MOS with bitrate per codec.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from audioqual.data.manifest import read_manifest
-from audioqual.labels import LabelConfig, format_summary, label_manifest
+from audioqual.cli.label_args import add_label_options, label_and_report, label_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,34 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_label_options(parser)
 
 
-def add_label_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared with `audioqual degrade --label`."""
-    parser.add_argument("--mode", choices=["audio", "speech"], default="audio",
-                        help="ViSQOL audio mode (48 kHz, default) or speech mode (16 kHz)")  # fmt: skip
-    parser.add_argument("--speech-mapper", choices=["lattice", "polynomial"], default="lattice",
-                        help="speech mode's MOS mapping: lattice (C++ default) or polynomial")  # fmt: skip
-    parser.add_argument("--label-workers", type=int, default=2, help="worker processes for ViSQOL (default 2)")
-    parser.add_argument("--retry-failed", action="store_true", help="score rows that failed in an earlier run again")
-
-
 def run(args: argparse.Namespace) -> int:
     """Label the manifest and print a summary."""
     return label_and_report(args.manifest, args.out, label_config(args))
-
-
-def label_config(args: argparse.Namespace) -> LabelConfig:
-    """LabelConfig from parsed options."""
-    return LabelConfig(mode=args.mode, speech_mapper=args.speech_mapper, workers=args.label_workers,
-                       retry_failed=args.retry_failed)  # fmt: skip
-
-
-def label_and_report(manifest: str, out: str | None, config: LabelConfig) -> int:
-    """Run the labelling job, print throughput, failures and the per-condition summary."""
-    result = label_manifest(manifest, out, config)
-    rate = 60.0 * result.scored_now / result.seconds if result.seconds > 0 else 0.0
-    print(f"labelled {result.labelled} rows ({result.scored_now} scored now, {rate:.1f} clips/min) -> {result.output}")
-    for item_id, error in sorted(result.failures.items()):
-        print(f"  failed {item_id}: {error}", file=sys.stderr)
-    rows = [entry.to_row() for entry in read_manifest(result.output)]
-    print(format_summary(rows))
-    return 0 if result.labelled else 1

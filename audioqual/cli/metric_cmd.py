@@ -42,6 +42,7 @@ from audioqual.cli.engine_args import add_engine_arguments
 from audioqual.cli.exit_codes import OK, ROWS_FAILED, report_batch
 from audioqual.data.manifest import finite_or_null, read_table
 from audioqual.errors import AudioqualError
+from audioqual.metrics.base import MetricCategory
 from audioqual.metrics.pairs import score_pairs
 from audioqual.metrics.registry import describe, registered
 from audioqual.metrics.suite import SuiteRun, parse_metric_names, read_suite, score_suite
@@ -51,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `audioqual metric`."""
     parser.add_argument("name", nargs="?", help="metric name (see --list) or module:Class; several: a,b,c")
     parser.add_argument("--suite", type=Path, help="YAML list of metrics with per-metric options (VERSA style)")
-    parser.add_argument("--list", action="store_true", help="list the metrics with their valid input ranges")
+    parser.add_argument("--list", action="store_true",
+                        help="list the metrics with their category (what they compare) and valid input ranges")
     parser.add_argument("--manifest", type=Path, help="pairs manifest CSV (columns test, reference, ...)")
     parser.add_argument("-o", "--output", type=Path, help="output CSV")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
@@ -66,11 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def list_metrics() -> str:
-    """One block per registered metric: name, status, direction, rate, valid range."""
+    """One block per registered metric: name, category, status, direction, rate, valid range."""
     lines = []
     for name, spec in registered().items():
         info, status = describe(name)
         lines.append(f"{name}: {spec.summary}")
+        command = f" (run `{spec.command}`)" if spec.category is MetricCategory.DISTRIBUTIONAL else ""
+        lines.append(f"    {spec.category.description}{command}")
         if info is None:
             lines.append(f"    {status}")
             continue

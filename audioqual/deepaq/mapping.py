@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from audioqual.errors import AudioqualError, ModelLoadError
-from audioqual.eval.mapping import CUBIC_MIN_POINTS, CubicMapping, fit_cubic
+from audioqual.eval.mapping import CubicMapping, fit_cubic, fitting_points
 
 MAPPING_FILE = "mapping.json"
 MLP_FILE = "mapping_mlp.safetensors"
@@ -53,14 +53,7 @@ class MLPMapping(nn.Module):
 
 def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 16, seed: int = 0, iterations: int = 300) -> MLPMapping:
     """Least-squares fit of an MLPMapping (L-BFGS, full batch, deterministic seed)."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise AudioqualError(f"MLP mapping: {x.size} distances but {y.size} subjective scores")
-    if x.size < CUBIC_MIN_POINTS:
-        raise AudioqualError(f"MLP mapping needs at least {CUBIC_MIN_POINTS} points, got {x.size}")
-    if x.std() == 0.0:
-        raise AudioqualError("MLP mapping: distances are constant")
+    x, y = fitting_points(x, y, "MLP", "distances")
     torch.manual_seed(seed)
     mapping = MLPMapping(hidden, float(x.mean()), float(x.std()), float(y.mean()), float(y.std()) or 1.0)
     inputs = torch.as_tensor(x, dtype=torch.float32)

@@ -13,7 +13,7 @@ short" AudioInputError naming the file: its score would come from padding.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -63,25 +63,6 @@ class DeePAQScorer(PairLoader):
         else:
             embedding = self.model(waveform[None])[0]
         return embedding.float().cpu().numpy()
-
-    @torch.inference_mode()
-    def embed_many(self, clips: list[np.ndarray], batch_size: int = 8) -> np.ndarray:
-        """Embeddings [N, E]; clips of equal length are batched (no padding enters the model)."""
-        out: list[np.ndarray | None] = [None] * len(clips)
-        groups: dict[int, list[int]] = defaultdict(list)
-        for index, clip in enumerate(clips):
-            if clip.shape[0] > self.model.chunk_seconds * self.sample_rate or clip.shape[0] < self.minimum_samples:
-                out[index] = self.embed(self.pad_short(clip, f"clip {index}", []))
-            else:
-                groups[clip.shape[0]].append(index)
-        for indices in groups.values():
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start : start + batch_size]
-                batch = torch.from_numpy(np.stack([clips[i] for i in chunk]).astype(np.float32)).to(self.device)
-                embeddings = self.model(batch).float().cpu().numpy()
-                for i, embedding in zip(chunk, embeddings):
-                    out[i] = embedding
-        return np.stack(out) if out else np.zeros((0, self.model.embedding_dim), dtype=np.float32)
 
     def compare_files(self, reference: str | Path, test: str | Path, start_time: float | None = None,
                       end_time: float | None = None) -> Score:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from audioqual.arrays import finite_rows
 from audioqual.errors import AudioqualError
 
 KINDS = ("source", "kmeans", "random", "none")
@@ -200,13 +201,7 @@ def kmeans_labels(embeddings: np.ndarray, k: int, seed: int) -> tuple[np.ndarray
     """K-means (Euclidean) labels and centroids, renumbered by first appearance."""
     from sklearn.cluster import KMeans
 
-    data = np.asarray(embeddings, dtype=np.float64)
-    if data.ndim != 2:
-        raise DomainStrategyError(f"K-means needs embeddings of shape [N, D], got {data.shape}")
-    if len(data) < k:
-        raise DomainStrategyError(f"cannot form {k} clusters from {len(data)} items")
-    if not np.isfinite(data).all():
-        raise DomainStrategyError("K-means embeddings contain NaN or infinity")
+    data = finite_rows(embeddings, f"K-means embeddings for {k} clusters", k, DomainStrategyError)
     fitted = KMeans(n_clusters=k, random_state=seed, n_init=10).fit(data)
     raw = fitted.labels_.astype(np.int64)
     order = list(dict.fromkeys(raw.tolist()))

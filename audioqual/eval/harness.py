@@ -25,7 +25,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from audioqual.eval.aggregate import group_indices, group_means
 from audioqual.eval.bootstrap import bootstrap_ci
 from audioqual.eval.correlation import STATISTICS
 from audioqual.eval.mapping import CUBIC_MIN_POINTS, fit_cubic
-from audioqual.eval.significance import TESTED_STATISTICS, compare_predictors
+from audioqual.eval.significance import TESTED_STATISTICS, PairedTestResult, compare_predictors
 
 log = logging.getLogger(__name__)
 
@@ -129,22 +129,15 @@ class StatisticResult:
     note: str = ""
 
 
-@dataclass
-class TestResult:
-    """A paired two-sided t-test between two predictors."""
+@dataclass(frozen=True)
+class TestResult(PairedTestResult):
+    """A paired two-sided t-test between two predictors: its outcome and what it was run on."""
 
     predictor_a: str
     predictor_b: str
     subset: str
     level: str
-    statistic: str
-    value_a: float
-    value_b: float
-    t: float
-    df: int
-    p_value: float
     significant: bool
-    test: str
     n: int
 
 
@@ -598,8 +591,7 @@ def _paired_tests(
                         log.info("no %s test %s vs %s on %s/%s: %s", statistic, a.name, b.name, subset, level, err)
                         continue
                     results.append(TestResult(
-                        a.name, b.name, subset, level, statistic, outcome.value_a, outcome.value_b,
-                        outcome.t, outcome.df, outcome.p_value, outcome.p_value <= config.alpha,
-                        outcome.test, int(y.size),
+                        **asdict(outcome), predictor_a=a.name, predictor_b=b.name, subset=subset, level=level,
+                        significant=outcome.p_value <= config.alpha, n=int(y.size),
                     ))
     return results

@@ -32,18 +32,24 @@ class CubicMapping:
         return d + z * (a + z * (b + z * c))
 
 
-def fit_cubic(x: np.ndarray, y: np.ndarray) -> CubicMapping:
-    """Least-squares cubic from predictions `x` to subjective scores `y`."""
+def fitting_points(x: np.ndarray, y: np.ndarray, mapping: str, inputs: str) -> tuple[np.ndarray, np.ndarray]:
+    """`x` and `y` as flat float64 arrays a least-squares mapping can be fitted to; errors name `mapping`, `inputs`."""
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape:
-        raise AudioqualError(f"cubic mapping: {x.size} predictions but {y.size} subjective scores")
+        raise AudioqualError(f"{mapping} mapping: {x.size} {inputs} but {y.size} subjective scores")
     if x.size < CUBIC_MIN_POINTS:
-        raise AudioqualError(f"cubic mapping needs at least {CUBIC_MIN_POINTS} points, got {x.size}")
+        raise AudioqualError(f"{mapping} mapping needs at least {CUBIC_MIN_POINTS} points, got {x.size}")
+    if x.std() == 0.0:
+        raise AudioqualError(f"{mapping} mapping: {inputs} are constant")
+    return x, y
+
+
+def fit_cubic(x: np.ndarray, y: np.ndarray) -> CubicMapping:
+    """Least-squares cubic from predictions `x` to subjective scores `y`."""
+    x, y = fitting_points(x, y, "cubic", "predictions")
     center = float(x.mean())
     scale = float(x.std())
-    if scale == 0.0:
-        raise AudioqualError("cubic mapping: predictions are constant")
     z = (x - center) / scale
     design = np.stack([np.ones_like(z), z, z**2, z**3], axis=1)
     coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)

@@ -12,7 +12,8 @@ from pathlib import Path
 from audioqual.errors import AudioqualError
 from audioqual.eval.harness import EvaluationRun
 from audioqual.eval.plots import write_plots
-from audioqual.eval.tables import run_to_json, write_json, write_tables
+from audioqual.data.files import write_json
+from audioqual.eval.tables import run_to_json, write_tables
 
 log = logging.getLogger(__name__)
 
@@ -31,4 +32,4 @@ def write_run(run: EvaluationRun, out_dir: str | Path, plots: bool = True) -> Pa
             data["plots"] = write_plots(run, out_dir)
         except AudioqualError as err:
             log.warning("no plots written: %s", err)
-    return write_json(data, out_dir / RESULTS_FILE)
+    return write_json(out_dir / RESULTS_FILE, data)

@@ -28,8 +28,8 @@ from audioqual.eval.correlation import average_ranks, mse, pearson
 TESTED_STATISTICS = ("PCC", "SRCC", "MSE")
 
 TEST_DESCRIPTION = (
-    "Two-sided paired t-tests between predictors on the stimuli (or systems) both scored, as seed 000 "
-    "reports (p <= 0.05): Williams' t-test for two dependent correlations sharing the subjective scores "
+    "Two-sided paired t-tests between predictors on the stimuli (or systems) both scored, as Huang et al. 2026 "
+    "report (arXiv:2603.16201; p <= 0.05): Williams' t-test for two dependent correlations sharing the subjective scores "
     "(df = n - 3) for PCC and, on ranks, SRCC; a paired t-test on per-item squared errors (df = n - 1) for MSE."
 )
 

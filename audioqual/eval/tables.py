@@ -1,8 +1,8 @@
-"""Result tables in Markdown, CSV and JSON, laid out like the seeds' tables.
+"""Result tables in Markdown, CSV and JSON, laid out like the papers' tables.
 
-- Stimulus level (seed 003, Table 1): one row per subset (Overall first),
+- Stimulus level (DeePAQ, Jiang et al. 2025, Table 1): one row per subset (Overall first),
   a PCC/SRCC column pair per predictor.
-- System level (seed 000, Table I): one row per predictor, an MSE/SRCC
+- System level (Huang et al. 2026, Table I): one row per predictor, an MSE/SRCC
   column pair per subset.
 - All statistics: one row per predictor, every statistic at both levels
   for the Overall set, with bootstrap confidence intervals.
@@ -12,14 +12,12 @@ The long-form `results.csv` / `results.json` hold every number.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from audioqual.data.files import jsonable
 from audioqual.eval.harness import (
     LEVELS,
     OVERALL,
@@ -76,24 +74,23 @@ def _cell(run: EvaluationRun, predictor: str, subset: str, level: str, statistic
 
 
 def stimulus_table(run: EvaluationRun, statistics: tuple[str, ...] = ("PCC", "SRCC")) -> Table:
-    """Seed 003 layout: rows = subsets, column pairs = predictors."""
-    statistics = tuple(s for s in statistics if s in run.config.statistics)
-    table = Table("Stimulus level", "Subset", [(p, list(statistics)) for p in run.predictors])
-    for subset in run.subsets:
-        table.rows.append(
-            (subset, [_cell(run, p, subset, "stimulus", s) for p in run.predictors for s in statistics])
-        )
-    return table
+    """DeePAQ's layout: rows = subsets, column pairs = predictors."""
+    return _grid(run, "Stimulus level", "stimulus", statistics, predictors_as_rows=False)
 
 
 def system_table(run: EvaluationRun, statistics: tuple[str, ...] = ("MSE", "SRCC")) -> Table:
-    """Seed 000 layout: rows = predictors, column pairs = subsets (system-level averages first)."""
+    """Huang et al.'s layout: rows = predictors, column pairs = subsets (system-level averages first)."""
+    return _grid(run, "System level", "system", statistics, predictors_as_rows=True)
+
+
+def _grid(run: EvaluationRun, title: str, level: str, statistics: tuple[str, ...], predictors_as_rows: bool) -> Table:
+    """Statistics of one level: a row per subset and a column group per predictor, or transposed."""
     statistics = tuple(s for s in statistics if s in run.config.statistics)
-    table = Table("System level", "Predictor", [(s, list(statistics)) for s in run.subsets])
-    for predictor in run.predictors:
-        table.rows.append(
-            (predictor, [_cell(run, predictor, subset, "system", s) for subset in run.subsets for s in statistics])
-        )
+    rows, columns = (run.predictors, run.subsets) if predictors_as_rows else (run.subsets, run.predictors)
+    table = Table(title, "Predictor" if predictors_as_rows else "Subset", [(c, list(statistics)) for c in columns])
+    for row in rows:
+        pairs = [(row, column) if predictors_as_rows else (column, row) for column in columns]
+        table.rows.append((row, [_cell(run, predictor, subset, level, s) for predictor, subset in pairs for s in statistics]))
     return table
 
 
@@ -169,7 +166,7 @@ def format_p(p: float) -> str:
 
 def run_to_json(run: EvaluationRun) -> dict[str, Any]:
     """Everything of a run as JSON-ready data (NaN becomes null)."""
-    return _clean({
+    return jsonable({
         "manifest": run.manifest,
         "config": asdict(run.config),
         "predictors": run.predictors,
@@ -228,24 +225,3 @@ def write_tables(run: EvaluationRun, out_dir: str | Path) -> dict[str, str]:
 
 def _csv_number(value: float) -> str:
     return "" if value is None or not math.isfinite(value) else repr(float(value))
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def write_json(data: dict[str, Any], path: str | Path) -> Path:
-    """Write JSON with NaN/inf turned into null."""
-    path = Path(path)
-    path.write_text(json.dumps(_clean(data), indent=2), encoding="utf-8")
-    return path

@@ -1,1 +1,1 @@
-"""Prediction heads on top of backbone features."""
+"""Quality heads: what a head is (base), the heads by name (registry), MultiGauss and Audiobox-Aesthetics."""

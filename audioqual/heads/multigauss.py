@@ -16,20 +16,19 @@ reference code (fcumlin/MultiGauss, 610494/domainGRL).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from audioqual.heads.base import AspectPrediction, HeadFactory, HeadOutput, InputInfo
 from audioqual.losses.gaussian_nll import gaussian_nll
-from audioqual.nr.outputs import AspectPrediction, HeadOutput
-from audioqual.nr.registry import HeadFactory, InputInfo
 
 
 @dataclass
 class MultiGaussConfig:
-    """Hyper-parameters of the MultiGauss head (defaults: the reference implementation)."""
+    """Hyper-parameters of the MultiGauss head (defaults: the reference implementation), named as MultiGaussHead's arguments."""
 
     conv_channels: list[int] = field(default_factory=lambda: [32, 32])
     use_poolings: list[bool] = field(default_factory=lambda: [True, True])
@@ -151,22 +150,7 @@ def build_multigauss(config: MultiGaussConfig, info: InputInfo) -> MultiGaussHea
     """MultiGauss head for features of width info.channels and info.frames frames."""
     if info.channels is None or info.frames is None:
         raise ValueError("MultiGauss needs the feature width and the fixed number of frames")
-    return MultiGaussHead(
-        in_channels=info.channels,
-        in_frames=info.frames,
-        num_aspects=info.num_aspects,
-        conv_channels=config.conv_channels,
-        use_poolings=config.use_poolings,
-        use_normalizations=config.use_normalizations,
-        kernel_size=config.kernel_size,
-        pool_size=config.pool_size,
-        dropout=config.dropout,
-        dense=config.dense,
-        output_scale=config.output_scale,
-        output_bias=config.output_bias,
-        logdet_floor=config.logdet_floor,
-        include_constant=config.include_constant,
-    )
+    return MultiGaussHead(info.channels, info.frames, info.num_aspects, **asdict(config))
 
 
 FACTORY = HeadFactory(MultiGaussConfig, build_multigauss, "features")

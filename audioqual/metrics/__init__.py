@@ -1,5 +1,5 @@
-"""Metric objects with a torchmetrics-style update/compute interface."""
+"""Metric objects with a torchmetrics-style update/compute interface, classified by what they compare."""
 
-from audioqual.metrics.base import MetricInfo, PairMetric
+from audioqual.metrics.base import MetricCategory, MetricInfo, PairMetric
 
-__all__ = ["MetricInfo", "PairMetric"]
+__all__ = ["MetricCategory", "MetricInfo", "PairMetric"]

@@ -134,12 +134,12 @@ class PairAudio:
 def score_one(metric: PairMetric, pair: Pair, audio: PairAudio | None = None) -> dict[str, float]:
     """Load both files as the metric needs them (from `audio` when shared between metrics) and score the pair.
 
-    A no-reference metric (`info.needs_reference` False) gets the test only; its reference is None.
+    An independent metric (`info.requires_reference` False) gets the test only; its reference is None.
     """
     info = metric.info
     audio = audio or PairAudio(pair)
     reference, rate = None, None
-    if info.needs_reference:
+    if info.requires_reference:
         if pair.reference is None:
             raise AudioqualError(f"{pair.test}: {info.name} needs a reference and the row has none")
         reference, rate = audio.prepared(pair.reference, info)

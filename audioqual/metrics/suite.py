@@ -121,7 +121,7 @@ def preflight(entries: Sequence[SuiteEntry], pairs: Sequence[Pair]) -> Preflight
             problems.append(f"{entry.label}: {detail}")
             continue
         metrics.append((entry, metric))
-    full_reference = [entry.label for entry, metric in metrics if metric.info.needs_reference]
+    full_reference = [entry.label for entry, metric in metrics if metric.info.requires_reference]
     if full_reference and all(pair.reference is None for pair in pairs):
         problems.append(f"{', '.join(full_reference)} need a reference and no row has one (column `reference`)")
     if problems:
@@ -197,7 +197,7 @@ class SuiteScorer:
         """Every applicable metric's scores (or error) on the pair, with the seconds each took."""
         audio, measured = PairAudio(pair), {}
         for entry, metric in self.metrics:
-            if pair.reference is None and metric.info.needs_reference:
+            if pair.reference is None and metric.info.requires_reference:
                 continue  # full-reference metric on a row without reference: left empty
             start = time.perf_counter()
             scores, error = call_safely(lambda p: score_one(metric, p, audio), pair, pair.test)

@@ -6,14 +6,12 @@ ViSQOL MOS-LQO, clean clips included (distance 0, MOS ~4.73). The agreement with
 on each of those splits is recorded in the model's metadata. No listening-test data is
 used here.
 
-  python -m audioqual.models.export --checkpoint runs/default_fr/train/best \\
+  python -m audioqual.cli.shipped_models export --checkpoint runs/default_fr/train/best \\
       --manifest runs/default_fr/data/manifest_labelled.jsonl --out audioqual/models/default_fr
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import shutil
 import tempfile
@@ -100,20 +98,3 @@ def export_default_model(
         shutil.rmtree(out)
     model.save_pretrained(out, metadata=metadata)
     return {"out": str(out), "mapping": mapping.info, "held_out_surrogate": agreement}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audioqual.models.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--checkpoint", required=True, help="trained DeePAQ model directory (e.g. .../train/best)")
-    parser.add_argument("--manifest", required=True, help="labelled training-set manifest")
-    parser.add_argument("--out", required=True, help="model directory to write (replaced)")
-    parser.add_argument("--splits", nargs="+", default=["validation", "test"],
-                        help="splits the mapping is fitted on (default: validation test)")  # fmt: skip
-    args = parser.parse_args(argv)
-    print(json.dumps(export_default_model(args.checkpoint, args.manifest, args.out, tuple(args.splits)), indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

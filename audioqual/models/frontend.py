@@ -11,12 +11,11 @@ self-supervised target that needs no labels. The trained encoder, inside a
 randomly initialised (seeded) HuBERT, is saved as a backbone directory that
 `audioqual train deepaq` loads with `model.backbone: DIR`.
 
-  python -m audioqual.models.frontend --config configs/default_fr_frontend.yaml [key=value ...]
+  python -m audioqual.cli.shipped_models frontend --config configs/default_fr_frontend.yaml [key=value ...]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -32,7 +31,6 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from audioqual.backbones import Backbone
-from audioqual.config import load_config
 from audioqual.deepaq.config import DataConfig
 from audioqual.deepaq.data import ClipDataset, CodecVocabulary, collate, read_training_manifest
 from audioqual.degrade.separation import mel_filterbank
@@ -183,21 +181,3 @@ def train_frontend(config: FrontendConfig, progress: bool = True) -> Path:
     (out / TRAINING_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("front end: %s", json.dumps({k: v for k, v in summary.items() if k != "config"}))
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audioqual.models.frontend", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--config", help="YAML with FrontendConfig fields")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = load_config(FrontendConfig, args.config, list(args.overrides))
-    out = train_frontend(config, progress=not args.no_progress)
-    print(json.dumps(json.loads((out / TRAINING_FILE).read_text()), indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -74,7 +74,7 @@ class FusionModel:
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write fusion.json atomically (a reader never sees half a model)."""
-        from audioqual.analysis.outputs import write_json
+        from audioqual.data.files import write_json
 
         payload = {"format_version": FORMAT_VERSION, "kind": "nsim-fusion", "band_groups": BAND_GROUPS,
                    **asdict(self)}  # fmt: skip
@@ -232,7 +232,7 @@ def train_from_listening_test(manifest: str | Path, output: str | Path, score_co
                       "cross_validation_groups": group_column, **report}  # fmt: skip
     model.save_pretrained(output)
     held_out = nested_predictions(x, np.array(ratings), groups)
-    from audioqual.analysis.outputs import write_csv
+    from audioqual.data.files import write_csv
 
     folder = Path(manifest).resolve().parent
     write_csv(Path(output) / CROSS_VALIDATION_FILE, ["test", "score_cross_validated"],

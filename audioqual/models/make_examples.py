@@ -1,6 +1,6 @@
 """Write the bundled example pairs (audioqual/models/examples): a rendered vocal and three degraded versions.
 
-  python -m audioqual.models.make_examples [OUT_DIR]
+  python -m audioqual.cli.shipped_models examples [OUT_DIR]
 
 The reference is the vocal stem of a music21 chorale that no rendered training set
 contains (bach/bwv66.6 sung on "ah", audioqual.synth.music.HELD_OUT_PIECES), 4 s, 44.1 kHz stereo FLAC. The
@@ -12,7 +12,6 @@ Needs fluidsynth, a GM soundfont and music21 (see docs/surrogate_labels.md).
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
@@ -61,7 +60,3 @@ def make_examples(out_dir: str | Path = EXAMPLES_DIR, seed: int = 0) -> Path:
     rows = [{"test": paths[n].name, "reference": paths["reference"].name, "condition": n, "description": d}
             for n, d in descriptions.items()]  # fmt: skip
     return write_manifest(out_dir / "pairs.csv", rows)
-
-
-if __name__ == "__main__":
-    print(make_examples(sys.argv[1] if len(sys.argv) > 1 else EXAMPLES_DIR))

@@ -92,10 +92,6 @@ class SepCondition:
     params: tuple[float, ...] = ()
     base: Condition | None = None  # conditions run by audioqual.degrade.conditions.apply_condition
 
-    @property
-    def needs_interferer(self) -> bool:
-        return self.family in ("interference", "mask")
-
     def manifest_fields(self) -> dict[str, Any]:
         if self.base is not None:
             fields = self.base.manifest_fields()
@@ -314,27 +310,3 @@ def build_trainset(out_dir: str | Path, config: TrainsetConfig | None = None, re
     if not rows:
         raise AudioqualError("no source could be degraded")
     return write_manifest(out_dir / MANIFEST, rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m audioqual.models.trainset OUT [--seed N] [key=value ...]`: render and degrade."""
-    import argparse
-
-    from audioqual.config import load_config
-
-    parser = argparse.ArgumentParser(prog="python -m audioqual.models.trainset", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("out", help="output folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="TrainsetConfig fields, e.g. stem_pairs=8")
-    parser.add_argument("--retry-failed", action="store_true")
-    args = parser.parse_args(argv)
-    config = load_config(TrainsetConfig, None, [*args.overrides, f"seed={args.seed}"])
-    manifest = build_trainset(args.out, config, args.retry_failed)
-    rows = read_manifest(manifest)
-    print(f"wrote {manifest}: {len(rows)} rows")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -18,8 +18,8 @@ import torch
 
 from audioqual.backbones import Backbone
 from audioqual.data.manifest import ManifestEntry
+from audioqual.device import resolve_device
 from audioqual.features import ExtractionResult, FeatureCache, FeatureSpec, extract_features
-from audioqual.nr.device import resolve_device
 
 
 @dataclass

@@ -155,7 +155,7 @@ def render_report(run_dir: str | Path, title: str | None = None) -> str:
         table_html(stimulus_table(run)),
         table_html(system_table(run)),
         "<p class='note'>System level: predictions and subjective scores are averaged per system (condition) "
-        "first, then compared (seed 000). SRCC and Kendall tau use raw predictions; PCC and MSE use the "
+        "first, then compared (as Huang et al. 2026, arXiv:2603.16201). SRCC and Kendall tau use raw predictions; PCC and MSE use the "
         "mapped predictions when a mapping is on. MSE is only meaningful when predictions are on the "
         "subjective scale.</p>",
     ]

@@ -1,12 +1,6 @@
 """Train a DeePAQ quality-embedding model (seed 003) with Rank-N-Contrast on surrogate labels.
 
-  audioqual train deepaq --config configs/deepaq_lora.yaml [key=value ...]
-
-`audioqual train deepaq` (audioqual/cli/train_cmd.py) calls `cli_train`: a run
-whose <output_dir>/last holds a checkpoint resumes from it. `run` is the same entry point with
-explicit --resume and --fit-mapping MODEL_DIR (fit only the distance mapping of a saved model); its
-options are audioqual.train.options.add_deepaq_arguments (importable without torch).
-
+The library side of `audioqual train deepaq` (its options: audioqual/cli/train_cmd.py).
 The model is saved to <output_dir>/best (best validation RnC loss) and
 <output_dir>/last; when `mapping.manifest` is set, the cubic/MLP mappings are
 fitted on it afterwards and saved into the best model directory.
@@ -14,15 +8,15 @@ fitted on it afterwards and saved into the best model directory.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
+from typing import Any
 
 from audioqual.config import ConfigError, load_config
 from audioqual.deepaq.calibration import calibrate
 from audioqual.deepaq.config import DeePAQTrainingConfig
+from audioqual.deepaq.mapping import DistanceMapping
 from audioqual.deepaq.model import DeePAQModel
-from audioqual.deepaq.training import STATE_FILE, train_deepaq
+from audioqual.deepaq.training import train_deepaq
 
 
 def load_training_config(path: str | None, overrides: list[str]) -> DeePAQTrainingConfig:
@@ -33,16 +27,8 @@ def load_training_config(path: str | None, overrides: list[str]) -> DeePAQTraini
         raise ConfigError(f"{path or 'config'}: {err}") from err
 
 
-def cli_train(config_path: str | None, overrides: list[str], progress: bool = True) -> Path:
-    """Train (resuming an interrupted run), fit the mapping when configured; returns the best model dir."""
-    config = load_training_config(config_path, overrides)
-    resume = (Path(config.train.output_dir) / "last" / STATE_FILE).exists()
-    summary = _train(config, resume, progress)
-    print(json.dumps(summary, default=str))
-    return Path(summary["best"])
-
-
-def _train(config: DeePAQTrainingConfig, resume: bool, progress: bool) -> dict:
+def train_and_calibrate(config: DeePAQTrainingConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train (continuing from <output_dir>/last with `resume`), fit the mapping when configured; a summary."""
     result = train_deepaq(config, resume=resume, progress=progress)
     summary = {
         "best": str(result.best_dir),
@@ -52,23 +38,14 @@ def _train(config: DeePAQTrainingConfig, resume: bool, progress: bool) -> dict:
         "history": result.history,
     }
     if config.mapping.manifest:
-        model = DeePAQModel.from_pretrained(result.best_dir)
-        mapping = calibrate(model, config.mapping, device=config.train.device)
-        mapping.save(result.best_dir)
+        mapping = fit_mapping(result.best_dir, config)
         summary["mapping"] = {"kinds": mapping.kinds(), **mapping.info}
     return summary
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train (or calibrate) and print a JSON summary."""
-    config = load_training_config(args.config, list(args.overrides or []))
-    if args.device:
-        config.train.device = args.device
-    if args.fit_mapping:
-        model = DeePAQModel.from_pretrained(args.fit_mapping)
-        mapping = calibrate(model, config.mapping, device=config.train.device)
-        mapping.save(args.fit_mapping)
-        print(json.dumps({"model": args.fit_mapping, "mapping": mapping.kinds(), "info": mapping.info}))
-        return 0
-    print(json.dumps(_train(config, args.resume, not args.no_progress), default=str))
-    return 0
+def fit_mapping(model_dir: str | Path, config: DeePAQTrainingConfig) -> DistanceMapping:
+    """Fit the distance mapping of the saved model in `model_dir` as `config.mapping` says, and save it there."""
+    model = DeePAQModel.from_pretrained(model_dir)
+    mapping = calibrate(model, config.mapping, device=config.train.device)
+    mapping.save(model_dir)
+    return mapping

@@ -1,4 +1,4 @@
-"""Training pipeline of `audioqual train nr` (its options and --help text: audioqual.train.options).
+"""Training pipeline of `audioqual train nr` (its options and --help text: audioqual/cli/train_cmd.py).
 
 Read the rating manifests -> load the backbone -> extract (or reuse cached) features -> define domains
 for every adversarial branch -> build head + branches -> train (resumable) -> save the best model with
@@ -7,7 +7,6 @@ its domain labels and validation metrics; with `runs`, several variants and an a
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -22,21 +21,20 @@ import yaml
 from torch import distributed as dist
 
 from audioqual.backbones import Backbone
-from audioqual.config import load_config, to_dict
+from audioqual.config import to_dict
 from audioqual.data.aes import RatedItem, read_aes_manifest
 from audioqual.data.manifest import finite_or_null
 from audioqual.domains.branch import BranchSpec
 from audioqual.domains.strategies import DomainAssignment, DomainStrategyError, assign_domains
 from audioqual.errors import AudioqualError
 from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
-from audioqual.nr.config import DomainConfig, NRTrainConfig
+from audioqual.heads.registry import head_factory
 from audioqual.nr.data import FeatureDataset, WaveformDataset, pad_collate
 from audioqual.nr.features import FrameFeatures, crop_frame_features, utterance_embeddings
 from audioqual.nr.model import InputSpec, NoReferenceModel
-from audioqual.nr.registry import head_factory
 from audioqual.nr.scoring import predict_dataset
 from audioqual.nr.selection import AspectRouter, aspect_metric, select_per_aspect, selection_systems
-from audioqual.train.options import cli_overrides
+from audioqual.train.nr_config import DomainConfig, NRTrainConfig
 from audioqual.train.trainer import DistributedContext, Trainer, TrainResult, distributed_context, seed_everything
 
 log = logging.getLogger(__name__)
@@ -67,19 +65,6 @@ class RunOutcome:
     result: TrainResult
     metrics: dict[str, Any]
     valid_predictions: np.ndarray
-
-
-def run(args: argparse.Namespace) -> int:
-    """Train as the arguments say; prints where the model went."""
-    output = train_nr(config_from_args(args), progress=not args.quiet)
-    print(f"model saved to {output}")
-    return 0
-
-
-def config_from_args(args: argparse.Namespace) -> NRTrainConfig:
-    """The run's config: --config file, then --backbone / --head, then KEY=VALUE overrides."""
-    overrides = cli_overrides(args.config, list(args.overrides), backbone=args.backbone, head=args.head)
-    return load_config(NRTrainConfig, args.config, overrides)
 
 
 def train_nr(config: NRTrainConfig, progress: bool = True, stop_after_epoch: int | None = None) -> Path:

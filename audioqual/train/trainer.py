@@ -30,9 +30,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
+from audioqual.device import resolve_device
 from audioqual.errors import AudioqualError
-from audioqual.nr.config import OptimConfig
-from audioqual.nr.device import resolve_device
+from audioqual.train.config import OptimConfig
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"

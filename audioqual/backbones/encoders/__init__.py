@@ -13,7 +13,6 @@ from audioqual.backbones.encoders.base import (
     PretrainedEncoder,
     is_encoder_name,
     load_encoder,
-    package_file,
 )
 
-__all__ = ["ENCODERS", "EncoderLayer", "PretrainedEncoder", "is_encoder_name", "load_encoder", "package_file"]
+__all__ = ["ENCODERS", "EncoderLayer", "PretrainedEncoder", "is_encoder_name", "load_encoder"]

@@ -72,28 +72,12 @@ def load_encoder(name: str) -> PretrainedEncoder:
     return encoder_cls.from_package(variant)
 
 
-def package_file(module: str, relative: str | Path, distribution: str | None = None) -> Path:
-    """A file inside an installed package, found without importing the package (its imports can be heavy)."""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            f"package {module!r} is not installed: `pip install --no-deps {distribution or module}` brings its weights"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
-    if not path.is_file():
-        raise ModelLoadError(f"{path}: missing from the installed {module!r} package (reinstall it)")
-    return path
-
-
 class PretrainedEncoder(LayeredEncoder):
     """A network from a package's bundled weights behind the backbone interface.
 
-    Subclasses set `encoder_name`, `distribution`, `variants`, `default_variant`,
-    implement `from_package(variant)`, `layer_states` and `minimum_samples`, and
-    override `normalize` when the original scales its input.
+    Subclasses set `encoder_name`, `distribution` and (with more than one variant) `variants`
+    and `default_variant`, implement `from_package(variant)`, `layer_states` and
+    `minimum_samples`, and override `normalize` when the original scales its input.
     """
 
     encoder_name: str = ""

@@ -36,8 +36,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from audioqual.backbones.encoders.base import EncoderLayer, package_file
+from audioqual.backbones.encoders.base import EncoderLayer
 from audioqual.backbones.encoders.onnx_graph import OnnxEncoder
+from audioqual.packages import package_file
 
 SAMPLE_RATE = 22050  # basic_pitch.constants.AUDIO_SAMPLE_RATE
 FFT_HOP = 256

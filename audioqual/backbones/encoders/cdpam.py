@@ -48,8 +48,6 @@ class CDPAMEncoderBackbone(PretrainedEncoder):
 
     encoder_name = "cdpam"
     distribution = "cdpam"
-    variants = ("default",)
-    default_variant = "default"
 
     def __init__(self, variant: str = "default"):
         encoder = CDPAMEncoder()

@@ -40,12 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audioqual.backbones.encoders.base import (
-    EncoderLayer,
-    PretrainedEncoder,
-    package_file,
-)
+from audioqual.backbones.encoders.base import EncoderLayer, PretrainedEncoder
 from audioqual.errors import ModelLoadError
+from audioqual.packages import package_file
 
 SAMPLE_RATE = 16000
 WINDOW = 1024

@@ -47,12 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audioqual.backbones.encoders.base import (
-    EncoderLayer,
-    PretrainedEncoder,
-    package_file,
-)
+from audioqual.backbones.encoders.base import EncoderLayer, PretrainedEncoder
 from audioqual.errors import ModelLoadError
+from audioqual.packages import package_file
 
 SAMPLE_RATE = 16000
 SEQ_LEN = 122880  # samples per crop (7.68 s)
@@ -153,8 +150,6 @@ class DistillMOSEncoder(PretrainedEncoder):
 
     encoder_name = "distillmos"
     distribution = "distillmos"
-    variants = ("default",)
-    default_variant = "default"
 
     def __init__(self, variant: str = "default"):
         layers = [EncoderLayer("cnn", CNN_CHANNELS * CNN_FREQUENCIES), EncoderLayer("transformer.position_encoding", DIM)]

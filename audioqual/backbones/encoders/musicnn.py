@@ -60,9 +60,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audioqual.backbones.encoders.base import EncoderLayer, PretrainedEncoder, package_file
+from audioqual.backbones.encoders.base import EncoderLayer, PretrainedEncoder
 from audioqual.backbones.encoders.tf_checkpoint import read_checkpoint
 from audioqual.errors import ModelLoadError
+from audioqual.packages import package_file
 
 SAMPLE_RATE = 16000
 N_FFT = 512

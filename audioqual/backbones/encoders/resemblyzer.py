@@ -42,12 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audioqual.backbones.encoders.base import (
-    EncoderLayer,
-    PretrainedEncoder,
-    package_file,
-)
+from audioqual.backbones.encoders.base import EncoderLayer, PretrainedEncoder
 from audioqual.errors import ModelLoadError
+from audioqual.packages import package_file
 
 SAMPLE_RATE = 16000
 N_FFT = 400  # 25 ms
@@ -104,8 +101,6 @@ class ResemblyzerEncoder(PretrainedEncoder):
 
     encoder_name = "resemblyzer"
     distribution = "Resemblyzer"
-    variants = ("default",)
-    default_variant = "default"
 
     def __init__(self, variant: str = "default"):
         layers = [EncoderLayer(f"lstm.{index}", HIDDEN) for index in range(LSTM_LAYERS)]

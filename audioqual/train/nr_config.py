@@ -12,6 +12,7 @@ from typing import Any
 
 from audioqual.data.aes import AES_ASPECTS
 from audioqual.domains.strategies import StrategySpec
+from audioqual.train.config import OptimConfig
 
 
 @dataclass
@@ -68,20 +69,6 @@ class DomainConfig:
 
     def resolved_grl_scale(self) -> float:
         return self.resolved_weight() if self.grl_scale is None else float(self.grl_scale)
-
-
-@dataclass
-class OptimConfig:
-    """Optimiser and loop settings."""
-
-    lr: float = 1.0e-4
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int = 30
-    grad_clip: float | None = 5.0  # max gradient norm, as in the reference training loops
-    select_best: bool = True  # keep the epoch with the lowest validation loss (paper); False: the last epoch
-    num_workers: int = 0
-    device: str = "auto"
 
 
 @dataclass

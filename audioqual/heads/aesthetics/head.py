@@ -18,7 +18,7 @@ comes from (`init`):
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +26,16 @@ import torch
 from torch import nn
 from transformers import WavLMConfig, WavLMModel
 
-from audioqual.aesthetics.convert import backbone_from_official, model_from_official
-from audioqual.aesthetics.model import AestheticsModel
-from audioqual.aesthetics.official import is_official_source, read_official
 from audioqual.backbones.backbone import Backbone, BackboneInfo, resolve_model_dir
 from audioqual.errors import AudioqualError
-from audioqual.nr.model import InputSpec, NoReferenceModel
-from audioqual.nr.registry import HeadFactory, InputInfo
+from audioqual.heads.aesthetics.convert import backbone_from_official, model_from_official
+from audioqual.heads.aesthetics.model import AestheticsModel
+from audioqual.heads.aesthetics.official import is_official_source, read_official
+from audioqual.heads.base import HeadFactory, InputInfo
 
 log = logging.getLogger(__name__)
 INITS = ("pretrained", "config")
-HEAD_NAME = "aesthetics"  # name of this head in audioqual.nr.registry
+HEAD_NAME = "aesthetics"  # name of this head in audioqual.heads.registry
 PROJECT_DEFAULT_ASPECTS = ("PQ", "PC", "CE", "CU")  # the project's data.aspects default
 
 
@@ -201,32 +200,3 @@ def _backbone_from_config(options: AestheticsOptions) -> Backbone:
 FACTORY = HeadFactory(
     config_cls=AestheticsOptions, build=build_head, input_kind="waveform", load_backbone=load_backbone
 )
-
-
-def import_official(
-    source: str,
-    directory: str | Path,
-    aspects: list[str] | None = None,
-    options: AestheticsOptions | None = None,
-) -> Path:
-    """Save Meta's released model (file, directory or hub id) as a no-reference model directory.
-
-    `audioqual score --model DIRECTORY` then scores with Meta's weights through
-    the project's scoring path, and `train nr` runs can be compared with it.
-    """
-    names = list(aspects or PROJECT_DEFAULT_ASPECTS)
-    options = options or AestheticsOptions()
-    options.aspects = names
-    spec = InputSpec(
-        kind="waveform", backbone=str(source), backbone_name=str(source), sample_rate=16000, crop_seconds=None
-    )
-    head = build_head(options, spec.input_info(names))
-    model = NoReferenceModel(
-        head,
-        head_name=HEAD_NAME,
-        head_options=asdict(options),
-        aspects=names,
-        input_spec=spec,
-        metadata={"imported_from": str(source)},
-    )
-    return model.save_pretrained(directory)

@@ -31,11 +31,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from audioqual.aesthetics.chunking import WindowBatch, inference_windows, merge_windows, training_windows
-from audioqual.aesthetics.encoder import encode_hidden_states
-from audioqual.aesthetics.loss import mae_mse_loss
 from audioqual.backbones.backbone import Backbone
-from audioqual.nr.outputs import AspectPrediction, HeadOutput
+from audioqual.heads.aesthetics.chunking import WindowBatch, inference_windows, merge_windows, training_windows
+from audioqual.heads.aesthetics.encoder import encode_hidden_states
+from audioqual.heads.aesthetics.loss import mae_mse_loss
+from audioqual.heads.base import AspectPrediction, HeadOutput
 
 PRECISIONS: dict[str, torch.dtype | None] = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 

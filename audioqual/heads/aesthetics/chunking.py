@@ -39,13 +39,27 @@ class WindowBatch:
 
 
 def clip_lengths(waveforms: torch.Tensor, lengths: torch.Tensor | None) -> list[int]:
-    """Valid samples per row of a zero-padded batch [B, T]."""
+    """Valid samples per row of a zero-padded batch [B, T]; a clip without samples is an error."""
     if lengths is None:
-        return [int(waveforms.shape[1])] * int(waveforms.shape[0])
-    values = [int(v) for v in lengths.tolist()]
-    if len(values) != waveforms.shape[0] or any(v < 0 or v > waveforms.shape[1] for v in values):
-        raise ValueError(f"lengths {values} do not fit waveforms of shape {tuple(waveforms.shape)}")
+        values = [int(waveforms.shape[1])] * int(waveforms.shape[0])
+    else:
+        values = [int(v) for v in lengths.tolist()]
+        if len(values) != waveforms.shape[0] or any(v < 0 or v > waveforms.shape[1] for v in values):
+            raise ValueError(f"lengths {values} do not fit waveforms of shape {tuple(waveforms.shape)}")
+    for index, length in enumerate(values):
+        if length == 0:
+            raise ValueError(f"clip {index} of the batch has no samples")
     return values
+
+
+def _window(waveforms: torch.Tensor, index: int, length: int, start: int, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`window` samples of clip `index` from `start`, zero-padded past its `length`, and their valid-sample mask."""
+    valid = min(window, length - start)
+    row = waveforms.new_zeros(window)
+    row[:valid] = waveforms[index, start : start + valid]
+    mask = torch.zeros(window, dtype=torch.bool, device=waveforms.device)
+    mask[:valid] = True
+    return row, mask
 
 
 def inference_windows(waveforms: torch.Tensor, lengths: torch.Tensor | None, window: int, hop: int) -> WindowBatch:
@@ -54,18 +68,12 @@ def inference_windows(waveforms: torch.Tensor, lengths: torch.Tensor | None, win
         raise ValueError(f"window and hop must be positive, got {window} and {hop}")
     rows, masks, owners, weights = [], [], [], []
     for index, length in enumerate(clip_lengths(waveforms, lengths)):
-        if length == 0:
-            raise ValueError(f"clip {index} of the batch has no samples")
         for start in range(0, length, hop):
-            valid = min(window, length - start)
-            row = waveforms.new_zeros(window)
-            row[:valid] = waveforms[index, start : start + valid]
-            mask = torch.zeros(window, dtype=torch.bool, device=waveforms.device)
-            mask[:valid] = True
+            row, mask = _window(waveforms, index, length, start, window)
             rows.append(row)
             masks.append(mask)
             owners.append(index)
-            weights.append(valid / window)
+            weights.append(min(window, length - start) / window)
     device = waveforms.device
     return WindowBatch(
         torch.stack(rows),
@@ -81,16 +89,10 @@ def training_windows(
     """One window per clip: a random `window`-sample crop of longer clips, shorter ones zero-padded."""
     rows, masks = [], []
     for index, length in enumerate(clip_lengths(waveforms, lengths)):
-        if length == 0:
-            raise ValueError(f"clip {index} of the batch has no samples")
         start = 0
         if length > window:
             start = int(torch.randint(0, length - window + 1, (1,), generator=generator))
-        valid = min(window, length)
-        row = waveforms.new_zeros(window)
-        row[:valid] = waveforms[index, start : start + valid]
-        mask = torch.zeros(window, dtype=torch.bool, device=waveforms.device)
-        mask[:valid] = True
+        row, mask = _window(waveforms, index, length, start, window)
         rows.append(row)
         masks.append(mask)
     count = len(rows)

@@ -1,4 +1,4 @@
-"""Device selection shared by extraction, training and scoring."""
+"""Device selection shared by feature extraction, training, scoring and analyses."""
 
 from __future__ import annotations
 

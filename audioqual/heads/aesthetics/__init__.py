@@ -6,12 +6,14 @@
 - `convert`: whole-model import from / export to Meta's format.
 - `head.FACTORY`: the head for `audioqual.nr` (train with `head.name: aesthetics`, or
   `audioqual train nr --backbone aesthetics` to start from Meta's released model).
+
+Saving Meta's model as a no-reference model directory: `audioqual.nr.official_aesthetics.import_official`.
 """
 
-from audioqual.aesthetics.convert import export_official, model_from_official, official_axis
-from audioqual.aesthetics.head import FACTORY, HEAD_NAME, AestheticsOptions, build_head, import_official, load_backbone
-from audioqual.aesthetics.model import AestheticsModel
-from audioqual.aesthetics.official import OFFICIAL_AXES, read_official
+from audioqual.heads.aesthetics.convert import export_official, model_from_official, official_axis
+from audioqual.heads.aesthetics.head import FACTORY, HEAD_NAME, AestheticsOptions, build_head, load_backbone
+from audioqual.heads.aesthetics.model import AestheticsModel
+from audioqual.heads.aesthetics.official import OFFICIAL_AXES, read_official
 
 __all__ = [
     "FACTORY",
@@ -21,7 +23,6 @@ __all__ = [
     "AestheticsOptions",
     "build_head",
     "export_official",
-    "import_official",
     "load_backbone",
     "model_from_official",
     "official_axis",

@@ -235,6 +235,27 @@ def official_wavlm_config(
     return cfg
 
 
+_WAVLM_FIELDS: tuple[tuple[str, str, type], ...] = (
+    ("encoder_embed_dim", "hidden_size", int),
+    ("encoder_layers", "num_hidden_layers", int),
+    ("encoder_attention_heads", "num_attention_heads", int),
+    ("encoder_ffn_embed_dim", "intermediate_size", int),
+    ("activation_fn", "hidden_act", str),
+    ("dropout", "hidden_dropout", float),
+    ("attention_dropout", "attention_dropout", float),
+    ("activation_dropout", "activation_dropout", float),
+    ("dropout_input", "feat_proj_dropout", float),
+    ("encoder_layerdrop", "layerdrop", float),
+    ("conv_bias", "conv_bias", bool),
+    ("conv_pos", "num_conv_pos_embeddings", int),
+    ("conv_pos_groups", "num_conv_pos_embedding_groups", int),
+    ("num_buckets", "num_buckets", int),
+    ("max_distance", "max_bucket_distance", int),
+    ("layer_norm_first", "do_stable_layer_norm", bool),
+)
+"""(official key, transformers WavLMConfig attribute, type) of the settings that map one to one."""
+
+
 def hf_wavlm_config(cfg: Mapping[str, Any]) -> WavLMConfig:
     """transformers WavLMConfig equivalent to an official WavLM configuration.
 
@@ -245,27 +266,12 @@ def hf_wavlm_config(cfg: Mapping[str, Any]) -> WavLMConfig:
         raise ModelLoadError("transformers' WavLM always has gated relative position bias; this configuration has not")
     dims, kernels, strides = zip(*[tuple(int(v) for v in layer) for layer in cfg["conv_layers"]])
     return WavLMConfig(
-        hidden_size=int(cfg["encoder_embed_dim"]),
-        num_hidden_layers=int(cfg["encoder_layers"]),
-        num_attention_heads=int(cfg["encoder_attention_heads"]),
-        intermediate_size=int(cfg["encoder_ffn_embed_dim"]),
-        hidden_act=str(cfg["activation_fn"]),
-        hidden_dropout=float(cfg["dropout"]),
-        attention_dropout=float(cfg["attention_dropout"]),
-        activation_dropout=float(cfg["activation_dropout"]),
-        feat_proj_dropout=float(cfg["dropout_input"]),
-        layerdrop=float(cfg["encoder_layerdrop"]),
+        **{attribute: kind(cfg[key]) for key, attribute, kind in _WAVLM_FIELDS},
         feat_extract_norm="group" if cfg["extractor_mode"] == "default" else "layer",
         feat_extract_activation="gelu",
         conv_dim=list(dims),
         conv_kernel=list(kernels),
         conv_stride=list(strides),
-        conv_bias=bool(cfg["conv_bias"]),
-        num_conv_pos_embeddings=int(cfg["conv_pos"]),
-        num_conv_pos_embedding_groups=int(cfg["conv_pos_groups"]),
-        num_buckets=int(cfg["num_buckets"]),
-        max_bucket_distance=int(cfg["max_distance"]),
-        do_stable_layer_norm=bool(cfg["layer_norm_first"]),
         apply_spec_augment=False,
         mask_time_prob=float(cfg.get("mask_prob", 0.0)),
         mask_feature_prob=0.0,
@@ -276,33 +282,13 @@ def hf_wavlm_config(cfg: Mapping[str, Any]) -> WavLMConfig:
 def official_config_from_hf(config: WavLMConfig, feature_grad_mult: float) -> dict[str, Any]:
     """Official WavLM configuration of a transformers WavLMConfig (for exporting)."""
     cfg = dict(RELEASED_WAVLM)
+    cfg.update({key: getattr(config, attribute) for key, attribute, _ in _WAVLM_FIELDS})
     cfg.update(
         extractor_mode="default" if config.feat_extract_norm == "group" else "layer_norm",
-        encoder_layers=config.num_hidden_layers,
-        encoder_embed_dim=config.hidden_size,
-        encoder_ffn_embed_dim=config.intermediate_size,
-        encoder_attention_heads=config.num_attention_heads,
-        activation_fn=config.hidden_act,
-        dropout=config.hidden_dropout,
-        attention_dropout=config.attention_dropout,
-        activation_dropout=config.activation_dropout,
-        encoder_layerdrop=config.layerdrop,
-        dropout_input=config.feat_proj_dropout,
-        layer_norm_first=config.do_stable_layer_norm,
         conv_layers=[tuple(v) for v in zip(config.conv_dim, config.conv_kernel, config.conv_stride)],
-        conv_bias=config.conv_bias,
         feature_grad_mult=feature_grad_mult,
-        conv_pos=config.num_conv_pos_embeddings,
-        conv_pos_groups=config.num_conv_pos_embedding_groups,
-        num_buckets=config.num_buckets,
-        max_distance=config.max_bucket_distance,
     )
     return cfg
-
-
-def conv_layers_string(conv_layers: list[tuple[int, int, int]]) -> str:
-    """The conv layers in the official `conv_feature_layers` syntax (a Python list literal)."""
-    return "[" + ", ".join(f"({d},{k},{s})" for d, k, s in conv_layers) + "]"
 
 
 @dataclass

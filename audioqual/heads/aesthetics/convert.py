@@ -18,8 +18,10 @@ from typing import Any
 
 import torch
 
-from audioqual.aesthetics.model import AestheticsModel
-from audioqual.aesthetics.official import (
+from audioqual.backbones.backbone import Backbone, BackboneInfo
+from audioqual.errors import ModelLoadError
+from audioqual.heads.aesthetics.model import AestheticsModel
+from audioqual.heads.aesthetics.official import (
     OFFICIAL_AXES,
     WAVLM_PREFIX,
     OfficialCheckpoint,
@@ -27,8 +29,6 @@ from audioqual.aesthetics.official import (
     wavlm_state_to_official,
     write_official,
 )
-from audioqual.backbones.backbone import Backbone, BackboneInfo
-from audioqual.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
