@@ -1,6 +1,8 @@
-"""Checks of the numeric matrices that analyses and domain strategies take as input."""
+"""Small numpy helpers shared across the package (torch-free): matrix checks and the MultiGauss repeat-crop."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -19,3 +21,11 @@ def finite_rows(
     if not np.isfinite(data).all():
         raise error(f"{what} contain NaN or infinity")
     return data
+
+
+def repeat_crop(samples: np.ndarray, length: int) -> np.ndarray:
+    """The clip repeated until it has `length` samples, then its first `length` (MultiGauss's crop)."""
+    if samples.shape[-1] == 0:
+        raise ValueError("cannot repeat an empty clip")
+    repeats = math.ceil(length / samples.shape[-1])
+    return np.tile(samples, repeats)[..., :length] if repeats > 1 else samples[..., :length]

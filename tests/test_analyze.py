@@ -492,3 +492,56 @@ def test_ablate_k_cli_with_shards(trained, tmp_path):
     assert {(r["strategy"], r["k"]) for r in rows} == {("baseline", ""), ("random", "2")}
     assert all(math.isfinite(float(r["delta_mse_mean"])) for r in rows)
     _assert_drawn_png(tmp_path / "sweep" / "ablation_k_PQ.png", min_colours=2)
+
+
+# ----------------------------------------------------------------------------- leave-one-domain-out study
+
+
+def test_robustness_study_holds_each_domain_out_resumes_and_summarises(trained, tmp_path, monkeypatch):
+    from audioqual.analysis import robustness
+    from audioqual.analysis.robustness import RobustnessConfig, method_config, run_study, summarize, write_summary
+
+    rows = []
+    for manifest, split in ((trained["config"].data.train, "train"), (trained["valid"], "validation")):
+        rows += [{**json.loads(line), "split": split} for line in Path(manifest).read_text().splitlines() if line]
+    rated = Path(trained["valid"]).parent / "rated.jsonl"  # relative paths stay valid beside the originals
+    rated.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = RobustnessConfig(methods=["plain", "l2", "dat-source", "dat-random:2"], seeds=[0, 1],
+                              held_out=["alpha", "gamma"], extra_eval={"valid": str(trained["valid"])})
+    study = tmp_path / "study"
+    results = run_study(trained["config"], rated, config, study, progress=False)
+    assert len(results) == 2 * 4 * 2
+
+    fold = study / "folds" / "alpha"
+    train_domains = {json.loads(line)["source"] for line in (fold / "train.jsonl").read_text().splitlines()}
+    test_domains = {json.loads(line)["source"] for line in (fold / "test.jsonl").read_text().splitlines()}
+    assert train_domains == {"beta", "gamma"} and test_domains == {"alpha"}
+    l2 = method_config(trained["config"], "l2", 0, config, tmp_path)
+    assert l2.optim.weight_decay == config.l2_weight_decay and not l2.domains
+    assert [d.strategy for d in method_config(trained["config"], "dat-random:2", 1, config, tmp_path).domains] == ["random:2"]
+
+    table = summarize(results, "PQ")
+    index = {(r["fold"], r["method"], r["seed"]): r for r in results}
+    for row in table:
+        evaluation, _, metric, method, n, mean = row[:6]
+        values = [r["evaluations"][evaluation]["PQ"][metric] for r in results if r["method"] == method]
+        assert n == len(values) and mean == pytest.approx(np.mean(values))
+        if method == "dat-source" and metric == "utterance_srcc":
+            deltas = [index[(f, method, s)]["evaluations"][evaluation]["PQ"][metric]
+                      - index[(f, "plain", s)]["evaluations"][evaluation]["PQ"][metric]
+                      for f in ("alpha", "gamma") for s in (0, 1)]
+            assert row[8] == pytest.approx(np.mean(deltas))
+            half = stats.t.ppf(0.975, len(deltas) - 1) * np.std(deltas, ddof=1) / math.sqrt(len(deltas))
+            assert row[9] == pytest.approx(np.mean(deltas) - half)
+    assert write_summary(results, study, ASPECTS).exists()
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a finished run trained again")
+
+    monkeypatch.setattr("audioqual.train.nr.train_single", must_not_train)
+    assert len(run_study(trained["config"], rated, config, study, progress=False)) == len(results)
+    with pytest.raises(AudioqualError, match="other settings"):
+        run_study(trained["config"], rated, dataclasses.replace(config, seeds=[5]), study, progress=False)
+    with pytest.raises(AudioqualError, match="unknown method"):
+        RobustnessConfig(methods=["dat-nonsense"])
+    assert robustness.METHODS[0] == "plain"

@@ -17,7 +17,8 @@ from audioqual.features import FeatureCache
 from audioqual.nr.data import FeatureDataset
 from audioqual.nr.features import crop_frame_features
 from audioqual.nr.model import NoReferenceModel
-from audioqual.nr.scoring import Scorer, load_scorer, predict_dataset, score_entries
+from audioqual.nr.batch import score_entries
+from audioqual.nr.scoring import Scorer, load_scorer, predict_dataset
 from audioqual.nr.selection import AspectRouter
 
 ASPECTS = ["PQ", "PC", "CE", "CU"]

@@ -92,7 +92,11 @@ def method_config(base: NRTrainConfig, method: str, seed: int, config: Robustnes
 def split_folds(manifest: str | Path, study_dir: Path, domain_field: str, held_out: Sequence[str] | None
                 ) -> dict[str, dict[str, Path]]:  # fmt: skip
     """Per held-out domain: train / valid manifests of the other domains and the held-out domain's rows."""
+    base = Path(manifest).resolve().parent
     rows = [json.loads(line) for line in Path(manifest).read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:  # the fold manifests live elsewhere: relative audio paths are made absolute
+        if row.get("path") and not Path(row["path"]).is_absolute():
+            row["path"] = str(base / row["path"])
     domains = sorted({str(row[domain_field]) for row in rows})
     chosen = list(held_out) if held_out else domains
     missing = [d for d in chosen if d not in domains]

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         "-m",
         default=os.environ.get("AUDIOQUAL_NR_MODEL"),
-        help="trained model directory (default: $AUDIOQUAL_NR_MODEL)",
+        help="trained model directory, or 'default' (default: $AUDIOQUAL_NR_MODEL, else the shipped default "
+        "model, docs/model_card_default_nr.md)",
     )
     parser.add_argument("--covariance", action="store_true", help="also write the full covariance matrix")
     parser.add_argument(
@@ -49,36 +50,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audioqual.nr.jobs import ScoreRowJob  # torch: imported when a command runs, not for --help
-    from audioqual.nr.scoring import Scorer, load_scorer, model_digest, score_entries
+    from audioqual.nr.batch import model_digest, score_entries
+    from audioqual.nr.exported import ExportedNRModel, is_exported
+    from audioqual.nr.shipped import default_nr_dir
 
-    if not args.model:
-        raise AudioqualError("no model given: pass --model DIR (or set AUDIOQUAL_NR_MODEL)")
+    model = default_nr_dir() if args.model in (None, "", "default") else Path(args.model)
     entries = load_entries(args.inputs)
     if not entries:
         raise AudioqualError("no audio files found in the inputs")
+    job = {"model": str(model.resolve()), "model_digest": model_digest(model), "backbone": args.backbone}
+    if is_exported(model) and args.backbone is None and args.engine != "ray":
+        journal = score_entries(ExportedNRModel(model), entries, args.output, covariance=args.covariance, job=job)
+        return _report(journal, entries, args.output)
+    from audioqual.nr.jobs import ScoreRowJob  # torch: imported only for torch models
+    from audioqual.nr.scoring import Scorer, load_scorer
+
+    if is_exported(model):
+        model = model / "torch"  # --backbone and Ray run the torch copy of a shipped model
     scorer = Scorer(
-        load_scorer(args.model),
+        load_scorer(model),
         cache_dir=args.cache_dir,
         device=args.device,
         batch_size=args.batch_size,
         backbone=args.backbone,
         progress=not args.quiet,
     )
-    job = {
-        "model": str(Path(args.model).resolve()),
-        "model_digest": model_digest(args.model),
-        "backbone": args.backbone,
-    }
+    job = {"model": str(model.resolve()), "model_digest": model_digest(model), "backbone": args.backbone}
     ray_job = None
     if args.engine == "ray":
-        ray_job = ScoreRowJob(args.model, args.cache_dir, args.device, args.backbone, args.covariance)
+        ray_job = ScoreRowJob(str(model), args.cache_dir, args.device, args.backbone, args.covariance)
     journal = score_entries(
         scorer, entries, args.output, covariance=args.covariance, job=job,
         ray_job=ray_job, workers=args.workers, ray_address=args.ray_address,
     )
+    return _report(journal, entries, args.output)
+
+
+def _report(journal, entries: list, output: str) -> int:
+    """Print the summary and the first failures; exit 1 only when nothing could be scored."""
     failures = journal.failures()
-    print(f"scored {len(entries) - len(failures)} of {len(entries)} item(s) -> {args.output}")
+    print(f"scored {len(entries) - len(failures)} of {len(entries)} item(s) -> {output}")
     for item_id, error in list(failures.items())[:10]:
         print(f"  failed: {item_id}: {error}")
     return 1 if failures and len(failures) == len(entries) else 0

@@ -9,6 +9,14 @@ The v1 default model's recipe (scripts/train_default_model.sh):
   python -m audioqual.cli.shipped_models export --checkpoint DIR --manifest LABELLED.jsonl --out MODEL_DIR
       fit the distance -> MOS mapping on the held-out splits and write the model (audioqual.models.export)
 
+The no-reference default's recipe (scripts/train_default_nr.sh):
+
+  python -m audioqual.cli.shipped_models nr-labels SET_DIR OUT_DIR
+      surrogate aspect targets for every clip of a rendered set (audioqual.nr.surrogates) and its
+      train / valid / test manifests
+  python -m audioqual.cli.shipped_models nr-export RUN_MODEL_DIR PACKAGE_DIR --check MANIFEST
+      copy the trained model into the package, export it to ONNX and check the export against torch
+
   python -m audioqual.cli.shipped_models examples [OUT_DIR]
       render and degrade the bundled example pairs (audioqual.models.make_examples)
 
@@ -64,6 +72,23 @@ def run_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_nr_labels(args: argparse.Namespace) -> int:
+    """Label the set and write its split manifests; prints their sizes."""
+    from audioqual.nr.surrogates import label_trainset, write_splits
+
+    labelled = label_trainset(args.set_dir, f"{args.out}/labelled.jsonl", workers=args.workers)
+    print(json.dumps({name: str(path) for name, path in write_splits(labelled, args.out).items()}, indent=2))
+    return 0
+
+
+def run_nr_export(args: argparse.Namespace) -> int:
+    """Copy, export and check; prints the largest torch/ONNX difference on the check clips."""
+    from audioqual.nr.shipped import ship_nr_model
+
+    print(json.dumps(ship_nr_model(args.model, args.out, args.check, args.check_clips), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per step."""
     parser = argparse.ArgumentParser(prog="python -m audioqual.cli.shipped_models", description=__doc__,
@@ -90,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--splits", nargs="+", default=["validation", "test"],
                         help="splits the mapping is fitted on (default: validation test)")  # fmt: skip
     export.set_defaults(run=run_export)
+
+    labels = steps.add_parser("nr-labels", help="surrogate aspect targets and split manifests (no-reference default)")
+    labels.add_argument("set_dir", help="a rendered and degraded set (the trainset step's OUT)")
+    labels.add_argument("out", help="folder for labelled.jsonl, train.jsonl, valid.jsonl, test.jsonl")
+    labels.add_argument("--workers", type=int, default=2)
+    labels.set_defaults(run=run_nr_labels)
+
+    nr_export = steps.add_parser("nr-export", help="copy a trained no-reference model into the package, as ONNX too")
+    nr_export.add_argument("model", help="trained model directory (train nr's OUTPUT/model)")
+    nr_export.add_argument("out", help="package model directory to write (replaced)")
+    nr_export.add_argument("--check", required=True, help="manifest whose clips check ONNX against torch")
+    nr_export.add_argument("--check-clips", type=int, default=16)
+    nr_export.set_defaults(run=run_nr_export)
 
     examples = steps.add_parser("examples", help="render and degrade the bundled example pairs")
     examples.add_argument("out", nargs="?", help="output folder (default: audioqual/models/examples)")

@@ -116,16 +116,28 @@ class BatchJournal:
             self.records[record["id"]] = record
 
     def finalize(self, order: Sequence[str], base_rows: dict[str, dict[str, Any]] | None = None) -> Path:
-        """Write the output manifest in `order`; failed items carry an `error` column."""
+        """Write the output manifest in `order`; failed items carry an `error` column.
+
+        Input columns pass through exactly as written: a result named like an input column
+        (e.g. a predicted `PQ` for a manifest that holds a rated `PQ`) is written as `<name>_pred`.
+        """
         self.order = list(order)
         rows = []
+        renamed: set[str] = set()
         for item_id in order:
             record = self.records.get(item_id)
             if record is None or not self.is_done(item_id):  # never write a result of other inputs
                 continue
             row = dict((base_rows or {}).get(item_id, {}))
-            row.update(record.get("row") or {})
+            for key, value in (record.get("row") or {}).items():
+                if key in row and key != "error":
+                    renamed.add(key)
+                    key = f"{key}_pred"
+                row[key] = value
             rows.append((row, record.get("error") or ""))
+        if renamed:
+            log.warning("%s: the input already has column(s) %s; the results are written as %s", self.output,
+                        ", ".join(sorted(renamed)), ", ".join(f"{k}_pred" for k in sorted(renamed)))  # fmt: skip
         columns = list(dict.fromkeys(key for row, _ in rows for key in row if key != "error"))
         write_manifest(self.output, [{**{c: row.get(c, "") for c in columns}, "error": error} for row, error in rows])
         return self.output

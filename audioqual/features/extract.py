@@ -9,7 +9,6 @@ result is cached as soon as it exists, and a bad file is recorded and skipped.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from audioqual.arrays import repeat_crop
 from audioqual.backbones import Backbone
 from audioqual.data.manifest import ManifestEntry
 from audioqual.errors import AudioInputError, AudioqualError
@@ -46,14 +46,6 @@ class FeatureSpec:
             raise ValueError(f"pooling must be 'mean' or 'frames', got {self.pooling!r}")
         if self.crop_seconds is not None and self.crop_seconds <= 0:
             raise ValueError(f"crop_seconds must be positive, got {self.crop_seconds}")
-
-
-def repeat_crop(samples: np.ndarray, length: int) -> np.ndarray:
-    """The clip repeated until it has `length` samples, then its first `length` (MultiGauss's crop)."""
-    if samples.shape[-1] == 0:
-        raise ValueError("cannot repeat an empty clip")
-    repeats = math.ceil(length / samples.shape[-1])
-    return np.tile(samples, repeats)[..., :length] if repeats > 1 else samples[..., :length]
 
 
 @dataclass

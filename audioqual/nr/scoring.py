@@ -6,15 +6,14 @@ whole clips for heads that take waveforms and carry their own encoder), runs
 the members and assembles, per file, each aspect's mean and standard
 deviation (and on request the covariance). `score_entries` runs it as a
 crash-safe batch job: a bad file is recorded with its error and the job goes
-on; a re-run resumes.
+on; a re-run resumes. The batch runner itself is torch-free (`audioqual.nr.batch`), shared
+with exported models.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from audioqual.backbones import Backbone
-from audioqual.data.journal import BatchJournal, run_batch
 from audioqual.data.manifest import ManifestEntry
-from audioqual.errors import AudioqualError, ModelLoadError
+from audioqual.errors import ModelLoadError
 from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
 from audioqual.nr.data import WaveformDataset
 from audioqual.nr.features import FrameFeatures, crop_frame_features, resolve_device
@@ -183,71 +181,3 @@ def model_backbone(model: NoReferenceModel, override: str | None = None) -> Back
             f"({spec.backbone_name}, fingerprint {spec.backbone_fingerprint}); pass the original with --backbone"
         )
     return backbone
-
-
-def model_digest(directory: str | Path) -> str:
-    """Hash of every file of a saved model directory (config, weights, domain labels, members)."""
-    digest = hashlib.sha256()
-    root = Path(directory)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode())
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    return digest.hexdigest()[:24]
-
-
-def score_entries(
-    scorer: Scorer,
-    entries: Sequence[ManifestEntry],
-    output: str | Path,
-    covariance: bool = False,
-    job: dict[str, Any] | None = None,
-    ray_job: Callable[[], Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
-    workers: int = 2,
-    ray_address: str | None = None,
-) -> BatchJournal:
-    """Score every entry into `output` (JSONL/CSV), resumable; failed items carry an error.
-
-    `job` identifies what produced the output (model, options): a journal left by a
-    job with other settings is discarded rather than mixed into the new output.
-    With `ray_job` (a per-row job factory), `workers` Ray actors score the rows
-    instead of `scorer`, with the same output.
-    """
-    ids = [e.item_id for e in entries]
-    if len(set(ids)) != len(ids):
-        raise AudioqualError("the same item appears more than once in the input; give rows an 'id' field")
-    _reset_if_other_job(Path(output), {**(job or {}), "covariance": covariance})
-    if ray_job is not None:
-        from audioqual.distributed.ray_engine import run_ray
-
-        rows = {e.item_id: e.to_row() for e in entries}
-        return run_ray(list(rows.items()), ray_job, output, rows, workers=workers, address=ray_address)
-    journal = BatchJournal(output)
-    todo = [e for e in entries if not journal.is_done(e.item_id)]
-    failures = scorer.prepare(todo) if todo else {}
-
-    def process(entry: ManifestEntry) -> dict[str, Any]:
-        if entry.item_id in failures:
-            raise AudioqualError(failures[entry.item_id])
-        return scorer.score_one(entry, covariance)
-
-    return run_batch(
-        [(e.item_id, e) for e in entries],
-        process,
-        output,
-        base_rows={e.item_id: e.to_row() for e in entries},
-        description="score",
-    )
-
-
-def _reset_if_other_job(output: Path, job: dict[str, Any]) -> None:
-    """Keep a journal only if it was written by the same job; record this job's identity."""
-    journal = BatchJournal(output)
-    marker = output.with_name(output.name + ".job.json")
-    previous = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
-    if journal.path.exists() and previous != job:
-        log.warning("%s was started with another model or options: starting it over", output)
-        journal.path.unlink()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(job, sort_keys=True, default=str), encoding="utf-8")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -133,8 +133,14 @@ def label_trainset(trainset_dir: str | Path, output: str | Path, workers: int = 
     return write_manifest(Path(output), out)
 
 
-def split_rows(manifest: str | Path, splits: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows of a labelled manifest in the given splits."""
-    with open(manifest, encoding="utf-8") as handle:
+SPLIT_FILES = {"train": "train", "valid": "validation", "test": "test"}
+
+
+def write_splits(labelled: str | Path, out_dir: str | Path) -> dict[str, Path]:
+    """train.jsonl, valid.jsonl (checkpoint selection) and test.jsonl (never trained on) of a labelled manifest."""
+    from audioqual.data.manifest import write_manifest
+
+    with open(labelled, encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
-    return [row for row in rows if row["split"] in splits]
+    return {name: write_manifest(Path(out_dir) / f"{name}.jsonl", [r for r in rows if r["split"] == split])
+            for name, split in SPLIT_FILES.items()}  # fmt: skip
