@@ -23,9 +23,6 @@ from audioqual.metrics.pairs import Pair, PairAudio, score_one
 Audio = Union[str, os.PathLike, np.ndarray]
 """A file path, or samples (frames,) / (channels, frames) given with `sample_rate=`."""
 
-NO_NR_MODEL = ("no no-reference model ships with audioqual yet: pass model=DIR, a model trained with "
-               "`audioqual train nr` (see docs/no_reference.md), or use the no-reference metric "
-               "aq.metric('dnsmos') for speech")
 
 
 @dataclass(frozen=True)
@@ -94,12 +91,19 @@ class FullReferenceModel:
 
 
 class NoReferenceModel:
-    """A loaded no-reference model directory (trained with `audioqual train nr`)."""
+    """A loaded no-reference model: the shipped default (None), an exported model or a `train nr` directory."""
 
-    def __init__(self, model: str | Path, device: str = "auto"):
-        from audioqual.nr.scoring import Scorer, load_scorer
+    def __init__(self, model: str | Path | None = None, device: str = "auto"):
+        from audioqual.nr.exported import ExportedNRModel, is_exported
+        from audioqual.nr.shipped import default_nr_dir
 
-        self.scorer = Scorer(load_scorer(model), device=device, progress=False)
+        directory = default_nr_dir() if model is None else Path(model)
+        if is_exported(directory):
+            self.scorer = ExportedNRModel(directory)  # numpy + onnxruntime: no torch
+        else:
+            from audioqual.nr.scoring import Scorer, load_scorer
+
+            self.scorer = Scorer(load_scorer(directory), device=device, progress=False)
 
     def score(self, audio: Audio, sample_rate: int | None = None) -> NRScore:
         """Per-aspect MOS of one file or array."""
@@ -137,7 +141,7 @@ def load_model(name_or_dir: str | Path | None = "default", device: str | None = 
         directory = None if key[0] is None or key[0] in NAMED_MODELS else Path(key[0])
         if directory is None or any((directory / name).is_file() for name in ("deepaq.json", "fusion.json")):
             _LOADED[key] = FullReferenceModel(key[0], device)
-        elif (directory / "config.json").is_file():
+        elif (directory / "config.json").is_file() or (directory / "export.json").is_file():
             _LOADED[key] = NoReferenceModel(directory, device or "auto")
         else:
             raise ModelLoadError(f"{name_or_dir}: not a model directory (no fusion.json, deepaq.json or config.json); "
@@ -156,10 +160,14 @@ def compare(reference: Audio, test: Audio, sample_rate: int | None = None,
 
 def score(audio: Audio, sample_rate: int | None = None, model: str | Path | NoReferenceModel | None = None
           ) -> NRScore:
-    """No-reference per-aspect MOS of a file or array with a no-reference model directory."""
+    """No-reference per-aspect scores (and `overall`) of a file or array, with the shipped default or `model`."""
     if model is None:
-        raise ModelLoadError(NO_NR_MODEL)
-    loaded = model if isinstance(model, NoReferenceModel) else load_model(model)
+        key = ("default-nr", None)
+        if key not in _LOADED:
+            _LOADED[key] = NoReferenceModel()
+        loaded = _LOADED[key]
+    else:
+        loaded = model if isinstance(model, NoReferenceModel) else load_model(model)
     if not isinstance(loaded, NoReferenceModel):
         raise ModelLoadError(f"{model}: a full-reference model needs a reference; use aq.compare")
     return loaded.score(audio, sample_rate)

@@ -24,7 +24,7 @@ fi
 # pinned because the oracle tests' golden outputs were made with exactly these weights.
 NO_DEPS_PACKAGES=("pyclarity>=0.9" "speechmos==0.0.1.1" "cdpam==0.0.6" "audiobox_aesthetics==0.0.4"
   "musicnn==0.1.0" "basic-pitch==0.4.0" "Resemblyzer==0.1.4" "distillmos==0.9.1" "torchcrepe==0.0.24")
-EXTRAS="dev,ray,haaqi,dnsmos,visqol,synth,analysis"
+EXTRAS="dev,ray,haaqi,dnsmos,visqol,synth,analysis,export"
 
 pip_install() {
   # pip's output minus the harmless "Location" warnings; pip's exit status is kept (pipefail).

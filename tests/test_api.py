@@ -62,9 +62,11 @@ def test_metric_on_arrays_and_paths_equals_the_batch_scorer(pair_files):
         twof(ref, deg)
 
 
-def test_score_without_a_model_says_none_ships(pair_files):
-    with pytest.raises(ModelLoadError, match="no no-reference model ships"):
-        aq.score(pair_files[1])
+def test_score_without_a_model_uses_the_shipped_default(pair_files):
+    result = aq.score(pair_files[1])
+    assert set(result.aspects) == {"PQ", "PC", "CE", "CU", "overall"}
+    assert all(result.std[a] > 0 for a in result.aspects)
+    assert aq.score(pair_files[1]) == result  # loaded once, same answer
     with pytest.raises(ModelLoadError, match="not a model directory"):
         aq.load_model(pair_files[0].parent)
     with pytest.raises(ModelLoadError, match="full-reference model needs a reference"):

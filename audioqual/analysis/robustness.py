@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ def split_folds(manifest: str | Path, study_dir: Path, domain_field: str, held_o
             text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in part)
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")  # shards may write the same fold at once
                 tmp.write_text(text, encoding="utf-8")
                 tmp.replace(path)
             folds[domain][name] = path
@@ -139,8 +140,12 @@ def evaluate(model_dir: Path, manifest: str | Path, base: NRTrainConfig, prepare
 
 
 def run_study(base: NRTrainConfig, manifest: str | Path, config: RobustnessConfig, study_dir: str | Path,
-              progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
-    """Run every (fold, method, seed) without a result yet; return all results."""
+              progress: bool = True, shard: tuple[int, int] = (0, 1)) -> list[dict[str, Any]]:  # fmt: skip
+    """Run every (fold, method, seed) without a result yet; return the finished results.
+
+    With shard (I, N) only jobs I, I + N, ... are run (N processes or machines sharing the folder split
+    the study); results other shards finished are returned too.
+    """
     from audioqual.train.nr import train_single
 
     study_dir = Path(study_dir)
@@ -152,7 +157,7 @@ def run_study(base: NRTrainConfig, manifest: str | Path, config: RobustnessConfi
     jobs = [(fold, method, seed) for fold in folds for method in config.methods for seed in config.seeds]
     results = []
     bar = tqdm(total=len(jobs), desc="robustness study", unit="run", disable=not progress or None)
-    for fold, method, seed in jobs:
+    for number, (fold, method, seed) in enumerate(jobs):
         job_dir = study_dir / "jobs" / fold / f"{method.replace(':', '')}-seed{seed}"
         result_path = job_dir / RESULT_FILE
         if result_path.exists():
@@ -161,6 +166,9 @@ def run_study(base: NRTrainConfig, manifest: str | Path, config: RobustnessConfi
                 results.append(result)
                 bar.update(1)
                 continue
+        if number % shard[1] != shard[0]:
+            bar.update(1)
+            continue
         start = time.time()
         fold_base = dataclasses.replace(base, data=dataclasses.replace(base.data, train=str(folds[fold]["train"]),
                                                                        valid=str(folds[fold]["valid"])))  # fmt: skip

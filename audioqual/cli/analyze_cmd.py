@@ -127,6 +127,7 @@ def _robustness_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--held-out", type=_str_list, help="domains to hold out (default: every domain)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=MANIFEST",
                         help="another rated set every model is scored on, never trained on (repeatable)")
+    parser.add_argument("--shard", help="I/N: run only jobs I, I+N, ... (N processes sharing the study folder)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
@@ -265,7 +266,7 @@ def _run_robustness(args: argparse.Namespace) -> int:
         extra[name] = path
     config = RobustnessConfig(methods=args.methods or list(METHODS), seeds=args.seeds, held_out=args.held_out,
                               extra_eval=extra)
-    results = run_study(base, args.manifest, config, args.out, progress=not args.quiet)
+    results = run_study(base, args.manifest, config, args.out, progress=not args.quiet, shard=_parse_shard(args.shard))
     summary = write_summary(results, args.out, base.data.aspects)
     print(f"{len(results)} run(s); wrote {summary} and {Path(args.out) / 'runs.csv'}")
     return 0

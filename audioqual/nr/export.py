@@ -45,17 +45,16 @@ def export_onnx(model: NoReferenceModel, backbone: Backbone, directory: str | Pa
         import onnx  # noqa: F401 - torch's exporter needs it
     except ImportError as err:
         raise AudioqualError("exporting to ONNX needs the onnx package: pip install onnx") from err
-    encoder = backbone.encoder if hasattr(backbone, "encoder") else backbone
-    name = getattr(encoder, "encoder_name", "")
+    name = getattr(backbone, "encoder_name", "")
     spec = model.input_spec
     if name != "resemblyzer" or spec.kind != "features":
         raise AudioqualError(f"ONNX export supports feature heads on resemblyzer, not {name or spec.backbone!r}")
-    layer = spec.layer % encoder.num_hidden_states
+    layer = spec.layer % backbone.num_hidden_states
     if layer > 4:
         raise AudioqualError("export supports resemblyzer's frame layers (lstm.0-2, linear, embedding)")
     from audioqual.backbones.encoders import resemblyzer as rz
 
-    wrapper = _ResemblyzerHead(encoder, model, layer).eval()
+    wrapper = _ResemblyzerHead(backbone, model, layer).eval()
     crop = int(round(spec.crop_seconds * rz.SAMPLE_RATE))
     example = torch.zeros(1, 1 + crop // rz.HOP, rz.N_MELS)
     directory = Path(directory)
@@ -63,7 +62,7 @@ def export_onnx(model: NoReferenceModel, backbone: Backbone, directory: str | Pa
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     with torch.no_grad():
-        factor_upper = bool(model.head(encoder._run(example)[layer].transpose(1, 2)).prediction.factor_upper)
+        factor_upper = bool(model.head(backbone._run(example)[layer].transpose(1, 2)).prediction.factor_upper)
         torch.onnx.export(wrapper, (example,), str(staging / ONNX_FILE), dynamo=False, opset_version=17,
                           input_names=["features"], output_names=["mean", "factor"])  # fmt: skip
     write_json(staging / EXPORT_FILE, {
@@ -72,14 +71,14 @@ def export_onnx(model: NoReferenceModel, backbone: Backbone, directory: str | Pa
         "aspects": list(model.aspects),
         "sample_rate": rz.SAMPLE_RATE,
         "crop_seconds": spec.crop_seconds,
-        "minimum_samples": encoder.minimum_samples(),
+        "minimum_samples": backbone.minimum_samples(),
         "factor_upper": factor_upper,
         "aspect_scale": list(AES_SCALE),
         "overall_scale": list(OVERALL_SCALE),
-        "encoder": {"name": name, "layer": layer, "layer_name": encoder.layer_names[layer],
-                    "fingerprint": encoder.fingerprint(),
+        "encoder": {"name": name, "layer": layer, "layer_name": backbone.layer_names[layer],
+                    "fingerprint": backbone.fingerprint(),
                     "front_end": {"n_fft": rz.N_FFT, "hop": rz.HOP, "target_dbfs": rz.TARGET_DBFS,
-                                  "mel_basis": encoder.mel_basis.cpu().numpy().astype(np.float64).tolist()}},
+                                  "mel_basis": backbone.mel_basis.cpu().numpy().astype(np.float64).tolist()}},
         "metadata": model.metadata,
     })  # fmt: skip
     if directory.exists():
