@@ -113,15 +113,21 @@ def plan_jobs(config: AblationConfig) -> list[AblationJob]:
     return jobs
 
 
-def sweep_identity(base: NRTrainConfig, config: AblationConfig, eval_manifest: str) -> dict[str, Any]:
-    """What every job's result depends on (not the job list, devices, epochs shown to resume, or paths)."""
+def training_settings(base: NRTrainConfig) -> dict[str, Any]:
+    """The base config's fields that change what a run learns (not its name, seed, branches, paths or devices)."""
     settings = to_dict(base)
     for key in ("output_dir", "name", "seed", "domains", "runs"):
         settings.pop(key, None)
     settings["optim"].pop("device", None)
-    settings["optim"].pop("num_workers", None)
     for key in ("device", "cache_dir", "batch_size"):
         settings["features"].pop(key, None)
+    return settings
+
+
+def sweep_identity(base: NRTrainConfig, config: AblationConfig, eval_manifest: str) -> dict[str, Any]:
+    """What every job's result depends on (not the job list, devices, epochs shown to resume, or paths)."""
+    settings = training_settings(base)
+    settings["optim"].pop("num_workers", None)
     return {"train": settings, "weight": config.weight, "eval_manifest": str(Path(eval_manifest).resolve())}
 
 

@@ -33,10 +33,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from audioqual.analysis.ablation import _prepared, identity_hash, job_metrics
+from audioqual.analysis.ablation import _prepared, identity_hash, job_metrics, training_settings
 from audioqual.analysis.latent import InputOptions, collect_latents, read_split
 from audioqual.data.files import write_csv, write_json
-from audioqual.config import to_dict
 from audioqual.errors import AudioqualError
 from audioqual.train.nr_config import DomainConfig, NRTrainConfig
 
@@ -188,14 +187,10 @@ def run_study(base: NRTrainConfig, manifest: str | Path, config: RobustnessConfi
 
 
 def _settings(base: NRTrainConfig) -> dict[str, Any]:
-    settings = to_dict(base)
-    for key in ("output_dir", "name", "seed", "domains", "runs"):
-        settings.pop(key, None)
+    """The training settings without the per-fold manifests."""
+    settings = training_settings(base)
     settings["data"].pop("train", None)
     settings["data"].pop("valid", None)
-    for key in ("device", "cache_dir", "batch_size"):
-        settings["features"].pop(key, None)
-    settings["optim"].pop("device", None)
     return settings
 
 
