@@ -534,6 +534,7 @@ def test_robustness_study_holds_each_domain_out_resumes_and_summarises(trained, 
             half = stats.t.ppf(0.975, len(deltas) - 1) * np.std(deltas, ddof=1) / math.sqrt(len(deltas))
             assert row[9] == pytest.approx(np.mean(deltas) - half)
     assert write_summary(results, study, ASPECTS).exists()
+    _assert_drawn_png(study / "robustness_PQ.png", min_colours=2)
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("a finished run trained again")

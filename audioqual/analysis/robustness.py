@@ -259,10 +259,40 @@ def summarize(results: Sequence[dict[str, Any]], aspect: str = "PQ") -> list[lis
     return table
 
 
+def robustness_figure(table: Sequence[Sequence[Any]], aspect: str, metric: str = "utterance_srcc"):
+    """One panel per evaluation: each method's mean `metric` with its 95 % interval over (fold, seed) runs."""
+    from audioqual.eval.plots import new_figure
+
+    rows = [r for r in table if r[1] == aspect and r[2] == metric]
+    evaluations = list(dict.fromkeys(r[0] for r in rows))
+    figure = new_figure(3.2 * max(len(evaluations), 1) + 1.5, 4.2)
+    axes = figure.subplots(1, max(len(evaluations), 1), sharey=False, squeeze=False)[0]
+    for axis, evaluation in zip(axes, evaluations):
+        chosen = [r for r in rows if r[0] == evaluation]
+        y = np.arange(len(chosen))
+        means = np.array([r[5] for r in chosen], dtype=float)
+        low = np.nan_to_num(means - np.array([r[6] for r in chosen], dtype=float))
+        high = np.nan_to_num(np.array([r[7] for r in chosen], dtype=float) - means)
+        axis.errorbar(means, y, xerr=[low, high], fmt="o", capsize=3)
+        plain = [r[5] for r in chosen if r[3] == "plain"]
+        if plain:
+            axis.axvline(plain[0], color="grey", linestyle="--", linewidth=0.8)
+        axis.set_yticks(y, [r[3] for r in chosen])
+        axis.invert_yaxis()
+        axis.set_title(evaluation.replace("held_out", "held-out domain"))
+        axis.set_xlabel(f"{aspect} {metric.replace('_', ' ')}")
+        axis.grid(alpha=0.3)
+    return figure
+
+
 def write_summary(results: Sequence[dict[str, Any]], study_dir: str | Path, aspects: Sequence[str]) -> Path:
-    """summary.csv (every aspect) and runs.csv (one line per run, evaluation, aspect)."""
+    """summary.csv (every aspect), runs.csv (one line per run, evaluation, aspect) and robustness_<aspect>.png."""
+    from audioqual.analysis.outputs import save_figure
+
     study_dir = Path(study_dir)
     rows = [row for aspect in aspects for row in summarize(results, aspect)]
+    for aspect in aspects:
+        save_figure(robustness_figure(rows, aspect), study_dir / f"robustness_{aspect}.png")
     runs = [[r["fold"], r["method"], r["seed"], evaluation, aspect, *[values.get(m) for m in
              ("utterance_srcc", "utterance_mse", "system_srcc", "system_mse")]]
             for r in results for evaluation, per_aspect in r["evaluations"].items()
