@@ -19,3 +19,8 @@ echo "== audioqual compare --ref $EX/reference.flac  (the reference itself first
 echo "== audioqual compare --manifest $EX/pairs.csv -o $OUT/scores.csv"
 "$PY" -m audioqual.cli.main compare --manifest "$EX/pairs.csv" -o "$OUT/scores.csv"
 cat "$OUT/scores.csv"
+
+echo "== audioqual score $EX/*.flac -o $OUT/no_reference.csv  (no reference: the shipped no-reference default;"
+echo "   surrogate-trained, weak on real ratings: docs/model_card_default_nr.md)"
+"$PY" -m audioqual.cli.main score "$EX"/*.flac -o "$OUT/no_reference.csv" -q
+cat "$OUT/no_reference.csv"

@@ -1,5 +1,6 @@
 """No-reference quality of audio files: each aspect's predicted mean and standard deviation.
 
+  audioqual score clip.wav folder/ -o scores.csv        # the shipped default (docs/model_card_default_nr.md)
   audioqual score clip.wav folder/ -o scores.jsonl --model runs/nr/dat_source/model
   audioqual score manifest.jsonl -o scores.csv --model MODEL_DIR --covariance
 
@@ -7,7 +8,10 @@ Inputs are audio files, folders (searched recursively) or manifests
 (.jsonl/.csv, rows with `path` and optional `start_time`/`end_time`). Each
 output row keeps the input's fields and adds, per aspect (e.g. PQ, PC, CE,
 CU), `<aspect>` (mean) and `<aspect>_std`; `--covariance` adds the full
-covariance matrix. Works with single models and aspect-specific routers, for
+covariance matrix. The shipped default (an exported ONNX model: no torch is imported)
+also writes `overall` (1-5); its outputs are trained on surrogates, not listener ratings.
+An input column named like an output (e.g. a rated `PQ`) is kept and the prediction is
+written as `PQ_pred`. Works with single models and aspect-specific routers, for
 any head. Unreadable files get an `error` and the job goes on; running the
 same command again resumes an interrupted job (another model or other options
 start the output over). --engine ray spreads the rows over Ray actors (several

@@ -2,7 +2,8 @@
 
 `audioqual/models/default_nr/` holds `torch/` (the trained NoReferenceModel, for analysis and
 further training), `model.onnx` + `export.json` (what `audioqual score` runs, without torch) and
-`check.json` (the largest torch/ONNX difference measured when it was shipped).
+`check.json` (the largest torch/ONNX difference measured when it was shipped) and `training.json`
+(the run's validation metrics and loss history, `train nr`'s metrics.json).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "models" / "default_nr"
 TORCH_DIR = "torch"
 CHECK_FILE = "check.json"
+TRAINING_FILE = "training.json"
 EXPORT_TOLERANCE = 1e-3  # on the 1-10 scale: far below any difference a user could act on
 
 
@@ -37,6 +39,9 @@ def ship_nr_model(model_dir: str | Path, out: str | Path, check_manifest: str | 
     backbone = model_backbone(model)
     export_onnx(model, backbone, out)
     shutil.copytree(model_dir, out / TORCH_DIR)
+    metrics = Path(model_dir).parent / "metrics.json"
+    if metrics.is_file():
+        shutil.copyfile(metrics, out / TRAINING_FILE)
     entries = read_manifest(check_manifest)[:clips]
     exported = ExportedNRModel(out)
     samples = [exported.load(entry)[0] for entry in entries]
