@@ -535,6 +535,9 @@ def test_robustness_study_holds_each_domain_out_resumes_and_summarises(trained, 
             assert row[9] == pytest.approx(np.mean(deltas) - half)
     assert write_summary(results, study, ASPECTS).exists()
     _assert_drawn_png(study / "robustness_PQ.png", min_colours=2)
+    markdown = (study / "summary.md").read_text()
+    plain_row = next(r for r in table if r[0] == "held_out" and r[2] == "utterance_srcc" and r[3] == "plain")
+    assert f"| plain | 4 | {plain_row[5]:.3f} [{plain_row[6]:.3f}, {plain_row[7]:.3f}]" in markdown
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("a finished run trained again")

@@ -259,6 +259,37 @@ def summarize(results: Sequence[dict[str, Any]], aspect: str = "PQ") -> list[lis
     return table
 
 
+def summary_markdown(table: Sequence[Sequence[Any]], aspect: str, metrics: Sequence[str] = ("utterance_srcc",
+                     "system_srcc", "utterance_mse")) -> str:  # fmt: skip
+    """One Markdown table per evaluation: mean [95 % CI] per method and metric, and the paired gain over plain."""
+    def cell(mean: float, low: float, high: float) -> str:
+        if not math.isfinite(mean):
+            return "-"
+        return f"{mean:.3f} [{low:.3f}, {high:.3f}]" if math.isfinite(low) else f"{mean:.3f}"
+
+    lines = []
+    rows = [r for r in table if r[1] == aspect]
+    for evaluation in dict.fromkeys(r[0] for r in rows):
+        chosen = {(r[3], r[2]): r for r in rows if r[0] == evaluation}
+        methods = list(dict.fromkeys(r[3] for r in rows if r[0] == evaluation))
+        present = [m for m in metrics if any(key[1] == m for key in chosen)]
+        header = ["method", "runs"] + [f"{m} (gain over plain)" for m in present]
+        lines += [f"**{evaluation.replace('held_out', 'held-out domain')}, {aspect}**", "",
+                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
+        for method in methods:
+            cells = [method, str(chosen.get((method, present[0]), [0] * 5)[4]) if present else "0"]
+            for metric in present:
+                r = chosen.get((method, metric))
+                if r is None:
+                    cells.append("-")
+                    continue
+                gain = "" if method == "plain" else f" ({cell(r[8], r[9], r[10])})"
+                cells.append(cell(r[5], r[6], r[7]) + gain)
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def robustness_figure(table: Sequence[Sequence[Any]], aspect: str, metric: str = "utterance_srcc"):
     """One panel per evaluation: each method's mean `metric` with its 95 % interval over (fold, seed) runs."""
     from audioqual.eval.plots import new_figure
@@ -293,6 +324,8 @@ def write_summary(results: Sequence[dict[str, Any]], study_dir: str | Path, aspe
     rows = [row for aspect in aspects for row in summarize(results, aspect)]
     for aspect in aspects:
         save_figure(robustness_figure(rows, aspect), study_dir / f"robustness_{aspect}.png")
+    text = "\n".join(summary_markdown(rows, aspect) for aspect in aspects)
+    (study_dir / "summary.md").write_text(text, encoding="utf-8")
     runs = [[r["fold"], r["method"], r["seed"], evaluation, aspect, *[values.get(m) for m in
              ("utterance_srcc", "utterance_mse", "system_srcc", "system_mse")]]
             for r in results for evaluation, per_aspect in r["evaluations"].items()
