@@ -18,7 +18,7 @@ for test in gensvs tcdvoip; do
   specs=("default-nr=$OUT/${test}_nr.csv:default_nr_overall" "dnsmos=$OUT/${test}_nr.csv:dnsmos_ovrl"
          "distillmos=$OUT/${test}_nr.csv:distillmos" "visqol=$OUT/${test}_fr.csv:visqol_moslqo"
          "peaq=$OUT/${test}_fr.csv:peaq_odg" "twof=$OUT/${test}_fr.csv:twof_mms")
-  [ $test = tcdvoip ] && specs+=("visqol-speech=$OUT/${test}_fr.csv:visqol_speech_moslqo")
+  [ $test = tcdvoip ] && specs+=("visqol-speech=$OUT/${test}_fr.csv:visqol-speech_visqol_moslqo")
   "$PY" -m audioqual.cli.main evaluate --manifest "$manifest" --predictions "${specs[@]}" -o "$OUT/eval_$test" \
       --statistics PCC SRCC --mapping cubic --bootstrap 1000
 done
