@@ -85,7 +85,7 @@ def length_section(lengths: list[float], threads: int, keys: list[str]) -> Secti
         if seconds not in inputs:
             inputs[seconds] = looped_pair(seconds)
         pair, audio, _ = inputs[seconds]
-        if not metrics[key].info.needs_reference:
+        if not metrics[key].info.requires_reference:
             pair = Pair(None, pair.test)
 
         def score(_) -> None:
