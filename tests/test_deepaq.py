@@ -152,7 +152,7 @@ def test_training_manifest_fields(tmp_path):
         {"path": "a.wav", "reference": "a.wav", "codec": "clean", "bitrate_kbps": math.inf, "source_id": "s1",
          "split": "train", "visqol_moslqo": 4.7},
         {"path": "b.wav", "reference": "a.wav", "codec": "AAC", "bitrate_kbps": 64, "source_id": "s1",
-         "split": "train", "visqol_moslqo": 3.0},
+         "split": "train", "visqol_moslqo": 3.0, "start_time": 0.5, "end_time": 1.5},
         {"path": "c.wav", "reference": "a.wav", "codec": None, "bitrate_kbps": None, "degradation": "noise",
          "source_id": "s1", "split": "val", "visqol_moslqo": 2.0},
         {"path": "d.wav", "reference": "", "codec": "clean", "bitrate_kbps": "inf", "source_id": "s2", "split": "test"},
@@ -165,6 +165,10 @@ def test_training_manifest_fields(tmp_path):
     assert clips[2].codec == "other" and math.isnan(clips[2].bitrate) and clips[3].mos == 4.8
     assert clips[1].reference == str(tmp_path / "a.wav") and clips[3].reference is None
     assert [c.split for c in clips] == ["train", "train", "val", "test"]
+    # each clip keeps its manifest entry: segment and metadata are not dropped
+    assert (clips[1].entry.start_time, clips[1].entry.end_time) == (0.5, 1.5)
+    assert clips[1].entry.metadata["source_id"] == "s1"
+    assert clips[1].audio_entry().item_id == f"{tmp_path / 'b.wav'}@0.5-1.5"
     vocabulary = CodecVocabulary.from_clips(clips)
     assert [vocabulary.id_of(c) for c in clips] == [CLEAN_CODEC, vocabulary.ids["aac"], NO_CODEC, CLEAN_CODEC]
     with pytest.raises(ManifestError, match=r"row 4 .*visqol_moslqo"):

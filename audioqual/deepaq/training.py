@@ -98,13 +98,15 @@ class ClipEmbedder:
     def use_cached_features(self, clips: Sequence[TrainingClip], device: torch.device) -> None:
         """Extract (or reuse) pooled hidden states of every clip and reference once."""
         cache = FeatureCache(self.config.train.feature_cache or DEFAULT_CACHE_DIR)
-        paths = sorted({c.path for c in clips} | {c.reference for c in clips if c.reference})
-        entries = [ManifestEntry(path=p) for p in paths]
+        by_path = {c.path: c.audio_entry() for c in clips}
+        for reference in {c.reference for c in clips if c.reference} - set(by_path):
+            by_path[reference] = ManifestEntry(path=reference)
+        entries = [by_path[p] for p in sorted(by_path)]
         spec = FeatureSpec(layers=None, pooling="mean", chunk_seconds=self.model.chunk_seconds)
         result = extract_features(entries, self.model.backbone, cache, spec, device=device)
-        for path, error in result.failures.items():
-            log.warning("no features for %s: %s", path, error)
-        self.features = {p: result.get(p) for p in paths if p not in result.failures}
+        for item_id, error in result.failures.items():
+            log.warning("no features for %s: %s", item_id, error)
+        self.features = {e.path: result.get(e.item_id) for e in entries if e.item_id not in result.failures}
 
     def dataset(self, clips: Sequence[TrainingClip], train: bool) -> Dataset:
         if self.features is None:
@@ -171,7 +173,7 @@ def evaluate(
     with_reference = [c for c in usable if c.reference and not c.is_clean]
     missing = sorted({c.reference for c in with_reference} - set(embeddings))
     if missing:
-        pseudo = [TrainingClip(p, None, None, math.inf, p, math.nan) for p in missing]
+        pseudo = [TrainingClip(ManifestEntry(path=p), None, None, math.inf, p, math.nan) for p in missing]
         embeddings.update(embedder.embed(model, pseudo, device))
     pairs = [c for c in with_reference if c.reference in embeddings]
     srcc = math.nan
