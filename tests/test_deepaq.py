@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from audioqual.errors import AudioInputError
+from audioqual.errors import AudioInputError, AudioqualError
 import torch
 from conftest import music_like, tone
 
@@ -211,19 +211,22 @@ def test_training_lowers_heldout_loss_for_every_seed(tmp_path, surrogate_set):
     assert np.mean(gains) > 0.01, gains
 
 
-def test_resume_continues_from_last_checkpoint(tmp_path, surrogate_set):
+def test_rerun_resumes_from_the_checkpoint_and_another_config_is_refused(tmp_path, surrogate_set):
     config = DeePAQTrainingConfig(
         model=ModelConfig(backbone=None, backbone_arch="hubert", backbone_overrides=TINY_OVERRIDES, adaptation="lora"),
         data=DataConfig(train_manifest=str(surrogate_set), val_fraction=0.3, clip_seconds=0.5, num_workers=0),
         train=TrainConfig(output_dir=str(tmp_path / "run"), batch_size=16, learning_rate=1e-3, max_steps=4, device="cpu"),
     )
     first = train_deepaq(config, progress=False)
-    assert first.steps == 4 and (first.last_dir / "trainer_state.pt").is_file()
+    assert first.steps == 4 and (tmp_path / "run" / "checkpoint.pt").is_file()
     config.train.max_steps = 7
-    second = train_deepaq(config, resume=True, progress=False)
+    second = train_deepaq(config, progress=False)  # the same run, longer: it resumes without being told
     assert second.steps == 7
     assert [r["epoch"] for r in second.history] == list(range(-1, len(second.history) - 1))
     assert second.history[: len(first.history)] == first.history
+    config.train.learning_rate = 1e-2
+    with pytest.raises(AudioqualError, match="different configuration"):
+        train_deepaq(config, progress=False)
 
 
 def test_frozen_training_uses_feature_cache(tmp_path, surrogate_set):
