@@ -113,10 +113,9 @@ class NoReferenceModel(nn.Module, Pretrained):
         aspects: Sequence[str],
         input_spec: InputSpec,
         branches: Sequence[BranchSpec] = (),
-        domains: Mapping[str, DomainAssignment] | None = None,
-        metadata: Mapping[str, Any] | None = None,
+        **extras: Any,
     ) -> NoReferenceModel:
-        """Build the head from the registry, validating its options."""
+        """Build the head from the registry, validating its options; `extras`: the constructor's domains, metadata."""
         factory = head_factory(head_name)
         if factory.input_kind != input_spec.kind:
             raise ValueError(f"head {head_name!r} takes {factory.input_kind} input, not {input_spec.kind}")
@@ -129,8 +128,7 @@ class NoReferenceModel(nn.Module, Pretrained):
             aspects=aspects,
             input_spec=input_spec,
             branches=branches,
-            domains=domains,
-            metadata=metadata,
+            **extras,
         )
 
     def fit_targets(self, targets: np.ndarray) -> None:
@@ -202,8 +200,8 @@ class NoReferenceModel(nn.Module, Pretrained):
                 config["aspects"],
                 spec,
                 branches,
-                domains,
-                config.get("metadata"),
+                domains=domains,
+                metadata=config.get("metadata"),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ModelLoadError(f"{directory}: malformed {CONFIG_FILE} ({type(err).__name__}: {err})") from err

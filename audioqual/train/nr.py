@@ -296,7 +296,7 @@ def train_single(
         aspects,
         prepared.input_spec,
         branches,
-        assignments,
+        domains=assignments,
         metadata={"name": config.name, "seed": config.seed, "train_items": len(prepared.train_items)},
     )
     model.fit_targets(_targets(prepared.train_items, aspects))  # e.g. the aesthetics head's target normalisation
