@@ -19,15 +19,13 @@ import re
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self
 
 from audioqual.data.files import jsonable
 from audioqual.errors import ModelLoadError
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 LEGACY_FORMAT_VERSION = 1  # what a folder saved before format versions were written is
-
-ModelT = TypeVar("ModelT", bound="Pretrained")
 
 
 class Pretrained:
@@ -53,9 +51,7 @@ class Pretrained:
         return write_folder(directory, write)
 
     @classmethod
-    def from_pretrained(
-        cls: type[ModelT], name_or_path: str | Path, *args: Any, revision: str | None = None, **options: Any
-    ) -> ModelT:
+    def from_pretrained(cls, name_or_path: str | Path, *args: Any, revision: str | None = None, **options: Any) -> Self:
         """Load a folder written by `save_pretrained` (or a hub id of one); refuses newer formats."""
         directory = resolve_model_dir(name_or_path, revision, marker=cls.config_file, kind=cls.kind)
         return cls._from_files(directory, cls.read_config(directory), *args, **options)
@@ -73,21 +69,14 @@ class Pretrained:
     def is_saved_in(cls, directory: Path) -> bool:
         """Whether `directory` holds this class's config (and model type); reads nothing else."""
         path = directory / cls.config_file
-        if not path.is_file():
-            return False
-        if cls.model_type is None:
-            return True
-        try:
-            return json.loads(path.read_text(encoding="utf-8")).get("model_type") == cls.model_type
-        except (OSError, ValueError, AttributeError):
-            return False
+        return path.is_file() and (cls.model_type is None or _model_type(path) == cls.model_type)
 
     def _save_files(self, folder: Path, **options: Any) -> dict[str, Any]:
         """Write the model's files into the (new, empty) `folder`; return its config."""
         raise NotImplementedError
 
     @classmethod
-    def _from_files(cls: type[ModelT], directory: Path, config: dict[str, Any], *args: Any, **options: Any) -> ModelT:
+    def _from_files(cls, directory: Path, config: dict[str, Any], *args: Any, **options: Any) -> Self:
         """Build the model from a checked config and the folder's other files."""
         raise NotImplementedError
 
@@ -103,9 +92,16 @@ def load_pretrained(
     kinds = " or ".join(cls.kind for cls in classes)
     found = sorted({cls.config_file for cls in classes if (directory / cls.config_file).is_file()})
     if found:
-        model_type = read_config(directory / found[0], LEGACY_FORMAT_VERSION).get("model_type")
-        raise ModelLoadError(f"{name_or_path}: model_type {model_type!r} is not a {kinds}")
+        raise ModelLoadError(f"{name_or_path}: model_type {_model_type(directory / found[0])!r} is not a {kinds}")
     raise ModelLoadError(f"{name_or_path}: not a {kinds} directory (no {' or '.join(c.config_file for c in classes)})")
+
+
+def _model_type(path: Path) -> Any:
+    """The "model_type" of a JSON config, or None when it names none or cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def read_config(path: Path, newest_version: int) -> dict[str, Any]:
