@@ -32,7 +32,7 @@ fi
 step "4/5 stage 2: DeePAQ Rank-N-Contrast training (configs/default_fr.yaml, seed $SEED)"
 "$PY" -m audioqual.cli.main -v train deepaq --config configs/default_fr.yaml "model.backbone=$OUT/frontend" \
     "data.train_manifest=$OUT/data/manifest_labelled.jsonl" "train.output_dir=$OUT/train" "train.seed=$SEED" \
-    --no-progress --resume
+    --no-progress
 
 step "5/5 fit the distance -> MOS mapping on the held-out splits, write $MODEL_DIR"
 "$PY" -m audioqual.cli.shipped_models export --checkpoint "$OUT/train/best" \

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from audioqual.errors import AudioInputError
+from audioqual.errors import AudioInputError, AudioqualError
 import torch
 from conftest import music_like, tone
 
@@ -152,7 +152,7 @@ def test_training_manifest_fields(tmp_path):
         {"path": "a.wav", "reference": "a.wav", "codec": "clean", "bitrate_kbps": math.inf, "source_id": "s1",
          "split": "train", "visqol_moslqo": 4.7},
         {"path": "b.wav", "reference": "a.wav", "codec": "AAC", "bitrate_kbps": 64, "source_id": "s1",
-         "split": "train", "visqol_moslqo": 3.0},
+         "split": "train", "visqol_moslqo": 3.0, "start_time": 0.5, "end_time": 1.5},
         {"path": "c.wav", "reference": "a.wav", "codec": None, "bitrate_kbps": None, "degradation": "noise",
          "source_id": "s1", "split": "val", "visqol_moslqo": 2.0},
         {"path": "d.wav", "reference": "", "codec": "clean", "bitrate_kbps": "inf", "source_id": "s2", "split": "test"},
@@ -165,6 +165,10 @@ def test_training_manifest_fields(tmp_path):
     assert clips[2].codec == "other" and math.isnan(clips[2].bitrate) and clips[3].mos == 4.8
     assert clips[1].reference == str(tmp_path / "a.wav") and clips[3].reference is None
     assert [c.split for c in clips] == ["train", "train", "val", "test"]
+    # each clip keeps its manifest entry: segment and metadata are not dropped
+    assert (clips[1].entry.start_time, clips[1].entry.end_time) == (0.5, 1.5)
+    assert clips[1].entry.metadata["source_id"] == "s1"
+    assert clips[1].audio_entry().item_id == f"{tmp_path / 'b.wav'}@0.5-1.5"
     vocabulary = CodecVocabulary.from_clips(clips)
     assert [vocabulary.id_of(c) for c in clips] == [CLEAN_CODEC, vocabulary.ids["aac"], NO_CODEC, CLEAN_CODEC]
     with pytest.raises(ManifestError, match=r"row 4 .*visqol_moslqo"):
@@ -207,19 +211,22 @@ def test_training_lowers_heldout_loss_for_every_seed(tmp_path, surrogate_set):
     assert np.mean(gains) > 0.01, gains
 
 
-def test_resume_continues_from_last_checkpoint(tmp_path, surrogate_set):
+def test_rerun_resumes_from_the_checkpoint_and_another_config_is_refused(tmp_path, surrogate_set):
     config = DeePAQTrainingConfig(
         model=ModelConfig(backbone=None, backbone_arch="hubert", backbone_overrides=TINY_OVERRIDES, adaptation="lora"),
         data=DataConfig(train_manifest=str(surrogate_set), val_fraction=0.3, clip_seconds=0.5, num_workers=0),
         train=TrainConfig(output_dir=str(tmp_path / "run"), batch_size=16, learning_rate=1e-3, max_steps=4, device="cpu"),
     )
     first = train_deepaq(config, progress=False)
-    assert first.steps == 4 and (first.last_dir / "trainer_state.pt").is_file()
+    assert first.steps == 4 and (tmp_path / "run" / "checkpoint.pt").is_file()
     config.train.max_steps = 7
-    second = train_deepaq(config, resume=True, progress=False)
+    second = train_deepaq(config, progress=False)  # the same run, longer: it resumes without being told
     assert second.steps == 7
     assert [r["epoch"] for r in second.history] == list(range(-1, len(second.history) - 1))
     assert second.history[: len(first.history)] == first.history
+    config.train.learning_rate = 1e-2
+    with pytest.raises(AudioqualError, match="different configuration"):
+        train_deepaq(config, progress=False)
 
 
 def test_frozen_training_uses_feature_cache(tmp_path, surrogate_set):

@@ -28,9 +28,10 @@ from audioqual.errors import AudioqualError, ModelLoadError
 from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
 from audioqual.nr.data import FeatureDataset, WaveformDataset, pad_collate
 from audioqual.nr.features import crop_frame_features, utterance_embeddings
-from audioqual.nr.model import MODEL_TYPE, NoReferenceModel, read_model_config
+from audioqual.nr.model import NoReferenceModel
 from audioqual.nr.scoring import model_backbone
-from audioqual.nr.selection import MEMBERS_DIR, ROUTER_TYPE
+from audioqual.nr.selection import AspectRouter
+from audioqual.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
 UNKNOWN_DOMAIN = "unknown"
@@ -102,16 +103,12 @@ def item_scores(items: Sequence[RatedItem], aspects: Sequence[str]) -> np.ndarra
 
 def load_model(path: str | Path, member: str | None = None, device: str = "cpu") -> NoReferenceModel:
     """A saved NoReferenceModel; for an aspect router, its member `member` (or its only member)."""
-    path = Path(path)
-    config = read_model_config(path)
-    kind = config.get("model_type")
-    if kind == MODEL_TYPE:
+    model = load_pretrained(path, (NoReferenceModel, AspectRouter), device)
+    if isinstance(model, NoReferenceModel):
         if member:
             raise AudioqualError(f"{path}: a single model has no members (drop --member)")
-        return NoReferenceModel.from_pretrained(path, device)
-    if kind != ROUTER_TYPE:
-        raise ModelLoadError(f"{path}: model_type {kind!r} is not a no-reference audioqual model")
-    members = list(config.get("members", []))
+        return model
+    members = list(model.members)
     if member is None and len(members) == 1:
         member = members[0]
     if member not in members:
@@ -119,7 +116,7 @@ def load_model(path: str | Path, member: str | None = None, device: str = "cpu")
             f"{path} is an aspect router; each member has its own h: choose one with --member "
             f"({', '.join(members)})"
         )
-    return NoReferenceModel.from_pretrained(path / MEMBERS_DIR / member, device)
+    return model.members[member]
 
 
 def model_inputs(

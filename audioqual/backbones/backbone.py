@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -29,8 +28,9 @@ from transformers import (
     WavLMModel,
 )
 
-from audioqual.backbones.base import NORMALIZE_EPS, BackboneInfo, BackboneOutput, LayeredEncoder
+from audioqual.backbones.base import METADATA_FILE, NORMALIZE_EPS, BackboneInfo, BackboneOutput, LayeredEncoder
 from audioqual.errors import ModelLoadError
+from audioqual.pretrained import resolve_model_dir
 
 ARCHITECTURES: dict[str, tuple[type[PretrainedConfig], type[PreTrainedModel]]] = {
     "wav2vec2": (Wav2Vec2Config, Wav2Vec2Model),
@@ -39,8 +39,7 @@ ARCHITECTURES: dict[str, tuple[type[PretrainedConfig], type[PreTrainedModel]]] =
     "mert": (HubertConfig, HubertModel),
 }
 DEFAULT_SAMPLE_RATE = {"wav2vec2": 16000, "hubert": 16000, "wavlm": 16000, "mert": 24000}
-METADATA_FILE = "audioqual_backbone.json"
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+PREPROCESSOR_FILE = "preprocessor_config.json"
 
 
 class Backbone(LayeredEncoder):
@@ -128,16 +127,13 @@ class Backbone(LayeredEncoder):
             self._fingerprint = digest.hexdigest()[:16]
         return self._fingerprint
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Save weights, transformers config and audioqual metadata to a directory."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def _save_files(self, folder: Path, state_dict: dict[str, torch.Tensor] | None = None) -> dict:
+        """Weights and transformers config (`state_dict` instead of the model's own, when given); the metadata."""
         with _quiet_transformers():
-            self.model.save_pretrained(directory)
-        (directory / METADATA_FILE).write_text(json.dumps(asdict(self.info), indent=2) + "\n")
+            self.model.save_pretrained(folder, state_dict=state_dict)
         preprocessor = {"sampling_rate": self.sample_rate, "do_normalize": self.info.normalize_input}
-        (directory / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n")
-        return directory
+        (folder / PREPROCESSOR_FILE).write_text(json.dumps(preprocessor, indent=2) + "\n")
+        return asdict(self.info)
 
     @classmethod
     def from_config(
@@ -185,16 +181,12 @@ class Backbone(LayeredEncoder):
         if is_encoder_name(name_or_path):
             return load_encoder(str(name_or_path))
         local = Path(name_or_path).expanduser()
-        if (local / METADATA_FILE).is_file() and "encoder" in _read_json(local / METADATA_FILE):
-            return PretrainedEncoder.from_saved(local)
-        directory = resolve_model_dir(name_or_path, revision)
+        if (local / METADATA_FILE).is_file() and "encoder" in cls.read_config(local):
+            return PretrainedEncoder.from_pretrained(local)
+        directory = resolve_model_dir(name_or_path, revision, marker="config.json")
         raw_config = _read_json(directory / "config.json")
-        metadata = _read_json(directory / METADATA_FILE) if (directory / METADATA_FILE).exists() else {}
-        preprocessor = (
-            _read_json(directory / "preprocessor_config.json")
-            if (directory / "preprocessor_config.json").exists()
-            else {}
-        )
+        metadata = cls.read_config(directory) if (directory / METADATA_FILE).exists() else {}
+        preprocessor = _read_json(directory / PREPROCESSOR_FILE) if (directory / PREPROCESSOR_FILE).exists() else {}
         arch = arch or metadata.get("arch") or detect_arch(raw_config, directory)
         config_cls, model_cls = ARCHITECTURES[arch]
         config_values = {k: v for k, v in raw_config.items() if k not in ("auto_map", "architectures", "model_type")}
@@ -235,39 +227,6 @@ def detect_arch(raw_config: dict, where: str | Path = "config.json") -> str:
         if arch in lowered:
             return arch
     raise ModelLoadError(f"{where}: model type {names.strip()!r} is not a supported backbone ({sorted(ARCHITECTURES)})")
-
-
-def resolve_model_dir(
-    name_or_path: str | Path, revision: str | None = None, marker: str = "config.json", kind: str = "model"
-) -> Path:
-    """A local directory as is; a hub id through the hub cache (clear error when offline).
-
-    `marker` is the file that makes a directory a `kind` directory (config.json for transformers models).
-    """
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        if not (path / marker).exists():
-            raise ModelLoadError(f"{path}: not a {kind} directory (no {marker})")
-        return path
-    if path.exists():
-        raise ModelLoadError(f"{path}: expected a model directory, got a file")
-    if not HUB_ID.fullmatch(str(name_or_path)):
-        raise ModelLoadError(f"{path}: model directory does not exist (and it is not a hub id like 'org/name')")
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(
-            snapshot_download(
-                str(name_or_path),
-                revision=revision,
-                allow_patterns=["*.json", "*.safetensors", "*.bin", "*.txt"],
-            )
-        )
-    except Exception as err:
-        raise ModelLoadError(
-            f"cannot fetch {name_or_path!r} from the Hugging Face hub ({type(err).__name__}: {err}). "
-            "Without hub access, download the model elsewhere and pass its local directory."
-        ) from err
 
 
 def _default_normalize(arch: str, config: PretrainedConfig) -> bool:

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from audioqual.pretrained import Pretrained
+
 NORMALIZE_EPS = 1e-7
+METADATA_FILE = "audioqual_backbone.json"
 
 
 @dataclass(frozen=True)
@@ -49,16 +52,19 @@ class BackboneOutput:
         return total / mask.sum(dim=2).clamp_min(1.0)
 
 
-class LayeredEncoder(nn.Module, abc.ABC):
+class LayeredEncoder(nn.Module, Pretrained, abc.ABC):
     """An audio encoder that returns every layer's states at one frame rate.
 
     Subclasses provide `sample_rate`, `name`, `hidden_size`, `num_hidden_states`,
     `frames_per_second`, `normalize`, `encode`, `minimum_samples`,
-    `fingerprint` and `save_pretrained`; pooling and chunked encoding of long
-    audio are shared here.
+    `fingerprint` and the files of `save_pretrained` (audioqual_backbone.json
+    is its versioned config); pooling and chunked encoding of long audio are
+    shared here.
     """
 
     info: BackboneInfo
+    config_file = METADATA_FILE
+    kind = "backbone"
 
     @property
     def sample_rate(self) -> int:

@@ -8,9 +8,9 @@ Subcommands: `nr` (no-reference multi-aspect MOS predictor: MultiGauss or
 Audiobox-Aesthetics head, domain-adversarial branches; `--backbone aesthetics`
 starts from Meta's released model, see `audioqual train nr --help`) and
 `deepaq` (DeePAQ metric) and `fusion` (the NSIM-fusion full-reference model fitted to the ratings of a
-listening-test manifest: `audioqual train fusion --manifest LT.csv -o DIR`). An interrupted `nr` run resumes from its last epoch when
-started again with the same config; `deepaq` does so with `--resume` (without it, a
-run starts afresh, e.g. after a config change). Multi-GPU / multi-node: start the same
+listening-test manifest: `audioqual train fusion --manifest LT.csv -o DIR`). An interrupted
+run of any model resumes from its last epoch when started again with the same config (a
+changed config needs another output folder). Multi-GPU / multi-node: start the same
 command under torchrun.
 """
 
@@ -132,7 +132,6 @@ def add_deepaq_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `audioqual train deepaq`."""
     parser.add_argument("--config", help="YAML config (see configs/deepaq_*.yaml)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.batch_size=16 model.adaptation=full")
-    parser.add_argument("--resume", action="store_true", help="continue from <output_dir>/last if it exists")
     parser.add_argument("--fit-mapping", metavar="MODEL_DIR", help="only fit the distance mapping of a saved model")
     parser.add_argument("--device", help="cpu, cuda, ... (default: GPU when present)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -149,7 +148,7 @@ def run_deepaq(args: argparse.Namespace) -> int:
         mapping = fit_mapping(args.fit_mapping, config)
         print(json.dumps({"model": args.fit_mapping, "mapping": mapping.kinds(), "info": mapping.info}))
         return 0
-    print(json.dumps(train_and_calibrate(config, args.resume, not args.no_progress), default=str))
+    print(json.dumps(train_and_calibrate(config, not args.no_progress), default=str))
     return 0
 
 

@@ -76,6 +76,7 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[A
 
 
 def read_csv(path: str | Path) -> list[dict[str, str]]:
-    """Rows of a CSV written by `write_csv`, as dicts of strings."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    """Rows of a CSV written by `write_csv`, as dicts of strings (through the one manifest reader)."""
+    from audioqual.data.manifest import read_table
+
+    return [row for _, row in read_table(path, "CSV file")[1]]

@@ -71,8 +71,15 @@ class ManifestEntry:
 
 def read_manifest(path: str | Path, path_key: str | None = None) -> list[ManifestEntry]:
     """Read a .jsonl or .csv manifest; raises ManifestError naming file and line."""
+    return [entry for _, entry in read_manifest_table(path, path_key)[1]]
+
+
+def read_manifest_table(
+    path: str | Path, path_key: str | None = None, kind: str = "manifest", required: Sequence[str] = ()
+) -> tuple[list[str], list[tuple[int, ManifestEntry]]]:
+    """Columns and (line number, entry) of a manifest: `read_manifest` for callers that check columns or name lines."""
     path = Path(path)
-    _, rows = read_table(path)
+    columns, rows = read_table(path, kind, required)
     base = path.parent.absolute()  # entries carry absolute paths: valid whatever the working directory
     csv_values = path.suffix.lower() == ".csv"
     entries = []
@@ -80,8 +87,8 @@ def read_manifest(path: str | Path, path_key: str | None = None) -> list[Manifes
         row = {k: _parse_csv_value(v) for k, v in raw.items()} if csv_values else raw
         entry = _entry_from_row(row, base, f"{path}:{line_no}", path_key)
         entry.raw = dict(raw)
-        entries.append(entry)
-    return entries
+        entries.append((line_no, entry))
+    return columns, entries
 
 
 def entries_from_paths(paths: Sequence[str | Path], recursive: bool = True) -> list[ManifestEntry]:
@@ -129,12 +136,15 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, Any] | ManifestEnt
     return path
 
 
-def read_table(path: str | Path, kind: str = "manifest") -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+def read_table(
+    path: str | Path, kind: str = "manifest", required: Sequence[str] = ()
+) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
     """Columns and (line number, row) of a CSV or JSONL file: the one reader of every manifest.
 
     CSV values come back as the strings they are (a leading byte-order mark is
     dropped, quoted fields may span lines); JSONL values as their JSON types.
-    Raises ManifestError naming the file (and line) for anything unreadable.
+    Raises ManifestError naming the file (and line) for anything unreadable,
+    and for a `required` column that no row (nor the CSV header) has.
     """
     path = Path(path)
     if not path.exists():
@@ -152,6 +162,10 @@ def read_table(path: str | Path, kind: str = "manifest") -> tuple[list[str], lis
     for line_no, row in _read_rows(path):
         columns.update(dict.fromkeys(row))
         rows.append((line_no, row))
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise ManifestError(f"{path}: {kind} lacks column(s) {', '.join(missing)} "
+                            f"(it has: {', '.join(columns) or 'no columns'})")
     return list(columns), rows
 
 
@@ -206,7 +220,7 @@ def _entry_from_row(row: dict[str, Any], base: Path, where: str, path_key: str |
 
 
 def _optional_float(value: Any, where: str, name: str) -> float | None:
-    if value is None or value == "":
+    if value is None or str(value).strip() == "":
         return None
     try:
         number = float(value)

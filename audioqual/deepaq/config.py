@@ -84,8 +84,8 @@ class TrainConfig:
     bitrate_weight: float = 1.0
     grad_clip: float | None = 1.0
     seed: int = 0
-    device: str | None = None  # None: accelerate's choice (GPU when present)
-    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
+    device: str | None = None  # None: a GPU when present, else the CPU
+    mixed_precision: str = "no"  # no | bf16 | fp16 (autocast; fp16 with a gradient scaler)
     cache_frozen_features: bool = True  # frozen backbone: train the head on cached pooled features
     feature_cache: str | None = None  # None: audioqual's default feature cache folder
     log_every: int = 10

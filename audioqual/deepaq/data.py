@@ -36,9 +36,9 @@ VALIDATION_SPLITS = {"val", "valid", "validation", "dev"}
 
 @dataclass(frozen=True)
 class TrainingClip:
-    """One clip of the training set with its surrogate labels."""
+    """One clip of the training set: its manifest entry (file, segment, metadata) and its surrogate labels."""
 
-    path: str
+    entry: ManifestEntry
     reference: str | None
     codec: str | None  # None: clean
     bitrate: float  # kbit/s; +inf for clean clips, NaN when the degradation has no bitrate
@@ -47,11 +47,16 @@ class TrainingClip:
     split: str | None = None
 
     @property
+    def path(self) -> str:
+        return self.entry.path
+
+    @property
     def is_clean(self) -> bool:
         return self.codec is None
 
-    def entry(self) -> ManifestEntry:
-        return ManifestEntry(path=self.path)
+    def audio_entry(self) -> ManifestEntry:
+        """The clip's file and segment alone (no metadata: its item id is the path, or path@segment)."""
+        return ManifestEntry(self.entry.path, self.entry.start_time, self.entry.end_time)
 
 
 def _parse_bitrate(value: Any, where: str) -> float:
@@ -100,7 +105,7 @@ def read_training_manifest(path: str | Path, config: DataConfig) -> list[Trainin
         source = str(source) if source not in (None, "") else str(reference or entry.path)
         split = meta.get(config.split_field)
         split = str(split).strip().lower() if split not in (None, "") else None
-        clips.append(TrainingClip(entry.path, reference, codec, bitrate, source, mos, split))
+        clips.append(TrainingClip(entry, reference, codec, bitrate, source, mos, split))
     if not clips:
         raise ManifestError(f"{path}: training manifest has no rows")
     return clips
@@ -162,7 +167,7 @@ class ClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         clip = self.clips[index]
         try:
-            samples, _ = load_audio(clip.path, self.options)
+            samples, _ = load_audio(clip.path, self.options, clip.entry.start_time, clip.entry.end_time)
         except AudioqualError as err:
             log.warning("skipping training clip: %s", err)
             return None

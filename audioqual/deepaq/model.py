@@ -25,7 +25,6 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from audioqual.backbones import Backbone
-from audioqual.backbones.backbone import METADATA_FILE, resolve_model_dir
 from audioqual.deepaq.adaptation import (
     ADAPTER_DIR,
     apply_adaptation,
@@ -38,6 +37,7 @@ from audioqual.deepaq.adaptation import (
 from audioqual.deepaq.config import LoraSettings, ModelConfig
 from audioqual.deepaq.mapping import DistanceMapping
 from audioqual.errors import ModelLoadError
+from audioqual.pretrained import Pretrained
 
 CONFIG_FILE = "deepaq.json"
 HEAD_FILE = "head.safetensors"
@@ -57,8 +57,12 @@ class ProjectionHead(nn.Module):
         return self.linear(self.activation(features))
 
 
-class DeePAQModel(nn.Module):
+class DeePAQModel(nn.Module, Pretrained):
     """Quality embedding f(x) of a waveform; distances between embeddings measure degradation."""
+
+    config_file = CONFIG_FILE
+    format_version = FORMAT_VERSION
+    kind = "DeePAQ model"
 
     def __init__(
         self,
@@ -168,37 +172,23 @@ class DeePAQModel(nn.Module):
             },
         }
 
-    def save_pretrained(self, directory: str | Path, metadata: dict | None = None) -> Path:
-        """Save head, LoRA adapters (apart from the backbone), backbone when needed, and mappings."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def _save_files(self, folder: Path, metadata: dict | None = None) -> dict:
+        """Head, LoRA adapters (apart from the backbone), backbone when needed, and mappings; the config."""
         config = self._config_dict()
         if metadata:
             config["metadata"] = metadata
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, directory / HEAD_FILE)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, folder / HEAD_FILE)
         if is_lora(self.backbone):
-            save_lora_adapter(self.backbone, directory / ADAPTER_DIR)
+            save_lora_adapter(self.backbone, folder / ADAPTER_DIR)
         if self._includes_backbone():
-            _save_backbone(self.backbone, directory / BACKBONE_DIR)
+            _save_backbone(self.backbone, folder / BACKBONE_DIR)
         if self.mapping is not None:
-            self.mapping.save(directory)
-        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
-        return directory
+            self.mapping.save(folder)
+        return config
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, backbone_source: str | Path | None = None) -> DeePAQModel:
-        """Load a saved model (eval mode) from a directory or a hub id (e.g. a model pushed with its directory).
-
-        backbone_source overrides where a referenced backbone is loaded from.
-        """
-        directory = resolve_model_dir(directory, marker=CONFIG_FILE, kind="DeePAQ model")
-        config_path = directory / CONFIG_FILE
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ModelLoadError(f"{config_path}: cannot read ({err})") from err
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ModelLoadError(f"{config_path}: unsupported format version {config.get('format_version')!r}")
+    def _from_files(cls, directory: Path, config: dict, backbone_source: str | Path | None = None) -> DeePAQModel:
+        """The model in eval mode; `backbone_source` overrides where a referenced backbone is loaded from."""
         info = config["backbone"]
         if info["included"]:
             backbone = Backbone.from_pretrained(directory / BACKBONE_DIR, arch=info["arch"])
@@ -239,8 +229,4 @@ def _save_backbone(backbone: Backbone, directory: Path) -> None:
     if not is_lora(backbone):
         backbone.save_pretrained(directory)
         return
-    directory.mkdir(parents=True, exist_ok=True)
-    base_model(backbone).save_pretrained(directory, state_dict=base_state_dict(backbone))
-    (directory / METADATA_FILE).write_text(json.dumps(asdict(backbone.info), indent=2) + "\n")
-    preprocessor = {"sampling_rate": backbone.sample_rate, "do_normalize": backbone.info.normalize_input}
-    (directory / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n")
+    Backbone(base_model(backbone), backbone.info).save_pretrained(directory, state_dict=base_state_dict(backbone))

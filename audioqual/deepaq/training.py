@@ -3,8 +3,9 @@
 Seed 003, sec. 3.1: batch 32, lr 1e-4 (full fine-tuning for the
 non-matching-reference model: 5e-5), multiplied by 0.99 after 10 epochs
 without validation improvement; the best validation checkpoint is kept.
-Devices, mixed precision and multi-GPU runs go through `accelerate`
-(`accelerate launch -m audioqual.cli.main train deepaq ...` for several GPUs).
+Devices, mixed precision, checkpoints and multi-GPU runs go through the
+shared engine (audioqual.train.engine): rerunning the same command resumes
+from <output_dir>/checkpoint.pt, and several GPUs are one torchrun launch.
 
 With a frozen backbone the time-pooled hidden states of every clip are
 extracted once into the feature cache and only the head is trained on them.
@@ -15,10 +16,10 @@ and the ViSQOL label (higher is better).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,10 +50,9 @@ from audioqual.errors import AudioqualError
 from audioqual.features import FeatureCache, FeatureSpec, extract_features
 from audioqual.features.cache import DEFAULT_CACHE_DIR
 from audioqual.losses.rank_n_contrast import RankNContrastLoss
+from audioqual.train.engine import Engine, seed_everything
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "trainer_state.pt"
 
 
 @dataclass
@@ -80,12 +80,6 @@ class TrainingResult:
         return self.train_seconds / max(self.steps, 1)
 
 
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 class ClipEmbedder:
     """Makes datasets of clips for one model: waveforms, or cached pooled features (frozen backbone)."""
 
@@ -98,13 +92,15 @@ class ClipEmbedder:
     def use_cached_features(self, clips: Sequence[TrainingClip], device: torch.device) -> None:
         """Extract (or reuse) pooled hidden states of every clip and reference once."""
         cache = FeatureCache(self.config.train.feature_cache or DEFAULT_CACHE_DIR)
-        paths = sorted({c.path for c in clips} | {c.reference for c in clips if c.reference})
-        entries = [ManifestEntry(path=p) for p in paths]
+        by_path = {c.path: c.audio_entry() for c in clips}
+        for reference in {c.reference for c in clips if c.reference} - set(by_path):
+            by_path[reference] = ManifestEntry(path=reference)
+        entries = [by_path[p] for p in sorted(by_path)]
         spec = FeatureSpec(layers=None, pooling="mean", chunk_seconds=self.model.chunk_seconds)
         result = extract_features(entries, self.model.backbone, cache, spec, device=device)
-        for path, error in result.failures.items():
-            log.warning("no features for %s: %s", path, error)
-        self.features = {p: result.get(p) for p in paths if p not in result.failures}
+        for item_id, error in result.failures.items():
+            log.warning("no features for %s: %s", item_id, error)
+        self.features = {e.path: result.get(e.item_id) for e in entries if e.item_id not in result.failures}
 
     def dataset(self, clips: Sequence[TrainingClip], train: bool) -> Dataset:
         if self.features is None:
@@ -171,7 +167,7 @@ def evaluate(
     with_reference = [c for c in usable if c.reference and not c.is_clean]
     missing = sorted({c.reference for c in with_reference} - set(embeddings))
     if missing:
-        pseudo = [TrainingClip(p, None, None, math.inf, p, math.nan) for p in missing]
+        pseudo = [TrainingClip(ManifestEntry(path=p), None, None, math.inf, p, math.nan) for p in missing]
         embeddings.update(embedder.embed(model, pseudo, device))
     pairs = [c for c in with_reference if c.reference in embeddings]
     srcc = math.nan
@@ -217,17 +213,11 @@ def load_clips(config: DeePAQTrainingConfig) -> tuple[list[TrainingClip], list[T
     return split_by_source(clips, config.data.val_fraction, config.train.seed)
 
 
-def train_deepaq(
-    config: DeePAQTrainingConfig,
-    resume: bool = False,
-    backbone: Backbone | None = None,
-    progress: bool = True,
-) -> TrainingResult:
-    """Train a DeePAQ model; checkpoints go to <output_dir>/best and <output_dir>/last."""
+def train_deepaq(config: DeePAQTrainingConfig, backbone: Backbone | None = None, progress: bool = True) -> TrainingResult:
+    """Train a DeePAQ model (resuming from the checkpoint of an earlier run of the same config); models go to
+    <output_dir>/best and <output_dir>/last."""
     train_cfg = config.train
-    set_seed(train_cfg.seed)
-    accelerator = _accelerator(train_cfg.device == "cpu", train_cfg.mixed_precision)
-    device = accelerator.device
+    seed_everything(train_cfg.seed)
     output = Path(train_cfg.output_dir)
     best_dir, last_dir = output / "best", output / "last"
     result = TrainingResult(best_dir=best_dir, last_dir=last_dir)
@@ -236,22 +226,19 @@ def train_deepaq(
     if len(train_clips) < 2 or len(val_clips) < 2:
         raise AudioqualError(f"need at least 2 training and 2 validation clips, got {len(train_clips)}/{len(val_clips)}")
     vocabulary = CodecVocabulary.from_clips(train_clips)
-    model = DeePAQModel.from_config(config.model, backbone=backbone).to(device)
+    model = DeePAQModel.from_config(config.model, backbone=backbone)
+    engine = Engine(output, fingerprint=run_fingerprint(config, model, train_clips, val_clips), seed=train_cfg.seed,
+                    device=train_cfg.device, mixed_precision=train_cfg.mixed_precision)  # fmt: skip
+    device = engine.device
+    model.to(device)
     trainable, total = count_parameters(model)
     log.info("DeePAQ %s on %s: %d of %d parameters trainable", model.adaptation, model.backbone.name, trainable, total)
 
     embedder = ClipEmbedder(model, config, vocabulary)
     if model.adaptation == "frozen" and train_cfg.cache_frozen_features:
         embedder.use_cached_features(train_clips + val_clips, device)
-    loader = DataLoader(
-        embedder.dataset(train_clips, train=True),
-        batch_size=train_cfg.batch_size,
-        shuffle=True,
-        drop_last=len(train_clips) > train_cfg.batch_size,
-        num_workers=config.data.num_workers if embedder.features is None else 0,
-        collate_fn=collate,
-        generator=torch.Generator().manual_seed(train_cfg.seed),
-    )
+    dataset = embedder.dataset(train_clips, train=True)
+    generator = torch.Generator().manual_seed(train_cfg.seed)
     optimizer = build_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=train_cfg.lr_decay, patience=train_cfg.lr_patience
@@ -259,17 +246,15 @@ def train_deepaq(
     loss_fn = RankNContrastLoss(train_cfg.temperature, train_cfg.bitrate_weight)
 
     start_epoch, since_best = 0, 0
-    if resume and (last_dir / STATE_FILE).exists():
-        state = torch.load(last_dir / STATE_FILE, map_location="cpu", weights_only=False)
+    state = engine.resume()
+    if state is not None:
         _load_trainable(model, state["trainable"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
         start_epoch, result.steps = state["epoch"] + 1, state["steps"]
         result.best_val_loss, since_best, result.history = state["best_val_loss"], state["since_best"], state["history"]
-        _set_rng(state["rng"])
-        log.info("resumed from %s at epoch %d (step %d)", last_dir, start_epoch, result.steps)
-    elif resume:
-        log.warning("nothing to resume in %s: starting from scratch", last_dir)
+        log.info("resumed from %s at epoch %d (step %d)", engine.checkpoint_path, start_epoch, result.steps)
 
     if not result.history:
         initial = evaluate(model, embedder, val_clips, loss_fn, train_cfg.batch_size, device, train_cfg.seed)
@@ -277,25 +262,37 @@ def train_deepaq(
             {"epoch": -1, "steps": 0, "val_loss": initial.rnc_loss, "val_srcc": initial.srcc, "untrained": True}
         )
         log.info("untrained model: val loss %.4f, val SRCC %.4f", initial.rnc_loss, initial.srcc)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    trained = engine.wrap(model)
     for epoch in range(start_epoch, train_cfg.epochs):
         if train_cfg.max_steps is not None and result.steps >= train_cfg.max_steps:
             break
-        model.train()
+        sampler = engine.shard(dataset, epoch)
+        loader = DataLoader(
+            dataset,
+            batch_size=engine.per_rank(train_cfg.batch_size),
+            sampler=sampler,
+            shuffle=sampler is None,
+            drop_last=len(train_clips) > train_cfg.batch_size,
+            num_workers=config.data.num_workers if embedder.features is None else 0,
+            collate_fn=collate,
+            generator=generator,
+        )
+        trained.train()
         epoch_losses = []
-        bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress or None, leave=False)
+        # one iterator per epoch: given the loader itself, tqdm.auto would open a second one (a second draw
+        # from the shuffling generator, and another batch order than the runs before)
+        epoch_batches = (batch for batch in loader)
+        bar = tqdm(epoch_batches, total=len(loader), desc=f"epoch {epoch}", unit="batch",
+                   disable=not progress or None, leave=False)  # fmt: skip
         for batch in bar:
             if len(batch.get("mos", ())) < 2:
                 continue
+            batch = engine.to_device(batch)
             started = time.perf_counter()
-            with accelerator.autocast():
-                embeddings = model(batch["inputs"], batch.get("lengths"))
+            with engine.autocast():
+                embeddings = trained(batch["inputs"], batch.get("lengths"))
             loss = loss_fn(embeddings.float(), batch["mos"], batch["bitrate"], batch["codec"])
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            if train_cfg.grad_clip:
-                accelerator.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            optimizer.step()
+            engine.step(loss, optimizer, model.parameters(), train_cfg.grad_clip)
             result.train_seconds += time.perf_counter() - started
             result.steps += 1
             epoch_losses.append(float(loss.detach()))
@@ -304,8 +301,7 @@ def train_deepaq(
                 log.info("step %d loss %.4f lr %.3g", result.steps, epoch_losses[-1], optimizer.param_groups[0]["lr"])
             if train_cfg.max_steps is not None and result.steps >= train_cfg.max_steps:
                 break
-        unwrapped = accelerator.unwrap_model(model)
-        evaluation = evaluate(unwrapped, embedder, val_clips, loss_fn, train_cfg.batch_size, device, train_cfg.seed)
+        evaluation = evaluate(model, embedder, val_clips, loss_fn, train_cfg.batch_size, device, train_cfg.seed)
         scheduler.step(evaluation.rnc_loss)
         record = {
             "epoch": epoch,
@@ -322,42 +318,44 @@ def train_deepaq(
             result.best_val_loss, since_best = evaluation.rnc_loss, 0
         else:
             since_best += 1
-        if accelerator.is_main_process:
+        if engine.is_main:
             metadata = {"codecs": vocabulary.names, "record": record, "config": asdict(config)}
             if improved:
-                unwrapped.save_pretrained(best_dir, metadata=metadata)
-            unwrapped.save_pretrained(last_dir, metadata=metadata)
-            state = {
-                "epoch": epoch,
-                "steps": result.steps,
-                "best_val_loss": result.best_val_loss,
-                "since_best": since_best,
-                "history": result.history,
-                "trainable": {n: p.detach().cpu() for n, p in unwrapped.named_parameters() if p.requires_grad},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": _get_rng(),
-            }
-            torch.save(state, last_dir / STATE_FILE)
+                model.save_pretrained(best_dir, metadata=metadata)
+            model.save_pretrained(last_dir, metadata=metadata)
+        engine.save_checkpoint({
+            "epoch": epoch,
+            "steps": result.steps,
+            "best_val_loss": result.best_val_loss,
+            "since_best": since_best,
+            "history": result.history,
+            "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+        })  # fmt: skip
         if train_cfg.early_stop_patience is not None and since_best >= train_cfg.early_stop_patience:
             log.info("no validation improvement for %d epochs: stopping", since_best)
             break
-    accelerator.wait_for_everyone()
     return result
 
 
-def _accelerator(cpu: bool, mixed_precision: str):
-    """An Accelerator with these settings, even when an earlier run in this process used others.
-
-    accelerate keeps its state process-wide; a single-process job (tests, benchmarks,
-    notebooks) may train several models with different devices or precisions, so
-    that state is cleared first. Distributed launches keep their process group.
-    """
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, PartialState
-
-    AcceleratorState._reset_state(reset_partial_state=PartialState().num_processes == 1)
-    return Accelerator(cpu=cpu, mixed_precision=mixed_precision)
+def run_fingerprint(
+    config: DeePAQTrainingConfig, model: DeePAQModel, train: Sequence[TrainingClip], val: Sequence[TrainingClip]
+) -> str:
+    """Identity of a run for resuming: settings (not how long to train, where or how fast), initial model, clips."""
+    settings = asdict(config)
+    settings.pop("mapping")
+    for key in ("output_dir", "epochs", "max_steps", "early_stop_patience", "device", "feature_cache", "log_every"):
+        settings["train"].pop(key)
+    settings["data"].pop("num_workers")
+    payload = {
+        "settings": settings,
+        "model": model.fingerprint(),
+        "train": [c.audio_entry().item_id for c in train],
+        "val": [c.audio_entry().item_id for c in val],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def _load_trainable(model: DeePAQModel, tensors: dict[str, torch.Tensor]) -> None:
@@ -368,13 +366,3 @@ def _load_trainable(model: DeePAQModel, tensors: dict[str, torch.Tensor]) -> Non
     with torch.no_grad():
         for name, tensor in tensors.items():
             parameters[name].copy_(tensor)
-
-
-def _get_rng() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])

@@ -185,9 +185,11 @@ def normalize_path(path: str, base: Path) -> str:
     return os.path.realpath(candidate)
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def _read_text_table(
+    path: Path, kind: str = "file", required: Sequence[str] = ()
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Columns and rows of a CSV/JSONL file through the project's one manifest reader, values as stripped text."""
-    columns, rows = read_table(path, "file")
+    columns, rows = read_table(path, kind, required)
     if not columns:
         raise ManifestError(f"{path}: file has no header row (or no rows)")
     return columns, [(line_no, {k: _text(row.get(k)) for k in columns}) for line_no, row in rows]
@@ -217,10 +219,7 @@ def read_listening_test(
 ) -> ListeningTest:
     """Read a listening-test manifest; subsets come from `subset_column`, else `subset`/`dataset` if present."""
     path = Path(path)
-    columns, rows = _read_csv(path)
-    missing = [c for c in ("test", score_column, system_column) if c not in columns]
-    if missing:
-        raise ManifestError(f"{path}: listening-test manifest lacks column(s) {', '.join(missing)}")
+    columns, rows = _read_text_table(path, "listening-test manifest", ("test", score_column, system_column))
     if subset_column is None:
         subset_column = next((c for c in ("subset", "dataset") if c in columns), None)
     elif subset_column not in columns:
@@ -331,7 +330,7 @@ def read_predictions(
 ) -> PredictionSet:
     """Read one prediction CSV and align its scores to the listening-test rows."""
     path = Path(path)
-    columns, rows = _read_csv(path)
+    columns, rows = _read_text_table(path)
     key_column = next((c for c in PREDICTION_KEY_COLUMNS if c in columns), None)
     if key_column is None:
         raise ManifestError(f"{path}: no path column (expected one of {', '.join(PREDICTION_KEY_COLUMNS)})")

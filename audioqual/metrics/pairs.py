@@ -30,7 +30,7 @@ import numpy as np
 
 from audioqual.data.hashing import input_hash, result_key
 from audioqual.data.journal import BatchJournal, check_output, pending_items, run_batch
-from audioqual.data.manifest import read_table
+from audioqual.data.manifest import ManifestEntry, read_manifest_table
 from audioqual import __version__ as audioqual_version
 from audioqual.errors import AudioInputError, AudioqualError, ManifestError
 from audioqual.io import AudioLoadOptions, ChannelPolicy, decode_audio, prepare_samples, resample
@@ -49,51 +49,31 @@ class Pair:
     start_time: float | None = None
     end_time: float | None = None
 
+    @classmethod
+    def from_entry(cls, entry: ManifestEntry) -> Pair:
+        """The pair of a manifest row read with `test` as its audio path (its `reference` resolved the same way)."""
+        return cls(entry.resolve_path("reference"), entry.path, entry.start_time, entry.end_time)
+
 
 def read_pairs(path: str | Path, require_reference: bool = True
                ) -> tuple[list[str], list[dict[str, str]], list[Pair]]:
-    """Columns, raw rows and resolved pairs of a pairs manifest (CSV or JSONL).
+    """Columns, raw rows and resolved pairs of a pairs manifest (CSV or JSONL), through the one manifest reader.
 
     With require_reference=False the `reference` column may be absent or empty (no-reference metrics).
     """
     path = Path(path)
-    columns, table = read_table(path, "pairs manifest")
-    missing = [c for c in ("test", "reference") if c not in columns and (c == "test" or require_reference)]
-    if missing:
-        raise ManifestError(f"{path}: pairs manifest lacks column(s) {', '.join(missing)} "
-                            f"(it has: {', '.join(columns) or 'no columns'})")
+    required = ("test", "reference") if require_reference else ("test",)
+    columns, entries = read_manifest_table(path, path_key="test", kind="pairs manifest", required=required)
     rows, pairs = [], []
-    for line_no, row in table:
-        where = f"{path}:{line_no}"
-        row = {k: "" if v is None else v for k, v in row.items()}
-        test, reference = str(row.get("test", "")), str(row.get("reference", ""))
-        if not test or (require_reference and not reference):
-            raise ManifestError(f"{where}: empty test or reference path")
-        start, end = _time(row.get("start_time"), where, "start_time"), _time(row.get("end_time"), where, "end_time")
-        if start is not None and end is not None and end <= start:
-            raise ManifestError(f"{where}: end_time {end} is not after start_time {start}")
-        rows.append(row)
-        pairs.append(Pair(_absolute(reference, path.parent) if reference else None, _absolute(test, path.parent),
-                          start, end))
+    for line_no, entry in entries:
+        pair = Pair.from_entry(entry)
+        if require_reference and pair.reference is None:
+            raise ManifestError(f"{path}:{line_no}: empty test or reference path")
+        rows.append({k: "" if v is None else v for k, v in entry.passthrough().items()})
+        pairs.append(pair)
     if not pairs:
         raise ManifestError(f"{path}: pairs manifest has no rows (only a header): nothing to score")
     return columns, rows, pairs
-
-
-def _absolute(path: str, base: Path) -> str:
-    return path if os.path.isabs(path) else str(base / path)
-
-
-def _time(value: Any, where: str, name: str) -> float | None:
-    if value is None or str(value).strip() == "":
-        return None
-    try:
-        number = float(value)
-    except ValueError as err:
-        raise ManifestError(f"{where}: {name} {value!r} is not a number") from err
-    if not np.isfinite(number) or number < 0:
-        raise ManifestError(f"{where}: {name} {value!r} must be a finite, non-negative number")
-    return number
 
 
 def pair_ids(rows: Sequence[dict[str, str]]) -> list[str]:

@@ -9,13 +9,16 @@ linear read-out) is trained on the training clips' audio to regress each output
 frame's log-mel spectrum (a window centred on the frame's receptive field), a
 self-supervised target that needs no labels. The trained encoder, inside a
 randomly initialised (seeded) HuBERT, is saved as a backbone directory that
-`audioqual train deepaq` loads with `model.backbone: DIR`.
+`audioqual train deepaq` loads with `model.backbone: DIR`. The shared training
+engine (audioqual.train.engine) writes a checkpoint after every pass over the
+clips: rerunning the same command resumes from it.
 
   python -m audioqual.cli.shipped_models frontend --config configs/default_fr_frontend.yaml [key=value ...]
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -32,9 +35,10 @@ from tqdm.auto import tqdm
 
 from audioqual.backbones import Backbone
 from audioqual.deepaq.config import DataConfig
-from audioqual.deepaq.data import ClipDataset, CodecVocabulary, collate, read_training_manifest
+from audioqual.deepaq.data import ClipDataset, CodecVocabulary, TrainingClip, collate, read_training_manifest
 from audioqual.degrade.separation import mel_filterbank
 from audioqual.errors import AudioqualError
+from audioqual.train.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +93,13 @@ def train_frontend(config: FrontendConfig, progress: bool = True) -> Path:
     """Train the conv encoder + linear read-out on log-mel regression; save the whole backbone; return its dir."""
     if not config.train_manifest:
         raise AudioqualError("train_manifest is not set")
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
+    data = DataConfig(train_manifest=config.train_manifest, label_field=config.label_field)
+    clips = read_training_manifest(config.train_manifest, data)
+    train = [c for c in clips if c.split in (None, "train")]
+    held_out = [c for c in clips if c.split not in (None, "train")]
+    vocabulary = CodecVocabulary.from_clips(clips)
+    engine = Engine(config.output_dir, fingerprint=run_fingerprint(config, train), seed=config.seed, device="cpu")
+    engine.seed_everything()
     backbone = Backbone.from_config(config.backbone_arch, **config.backbone_overrides)
     encoder = backbone.model.feature_extractor
     hop = int(round(backbone.sample_rate / backbone.frames_per_second))
@@ -98,12 +107,6 @@ def train_frontend(config: FrontendConfig, progress: bool = True) -> Path:
                           hop, backbone.minimum_samples())  # fmt: skip
     channels = int(backbone.model.config.conv_dim[-1])
     readout = nn.Linear(channels, config.n_mels)
-
-    data = DataConfig(train_manifest=config.train_manifest, label_field=config.label_field)
-    clips = read_training_manifest(config.train_manifest, data)
-    train = [c for c in clips if c.split in (None, "train")]
-    held_out = [c for c in clips if c.split not in (None, "train")]
-    vocabulary = CodecVocabulary.from_clips(clips)
 
     def loader(subset, shuffle: bool) -> DataLoader:
         dataset = ClipDataset(subset, vocabulary, backbone.sample_rate, config.clip_seconds, random_crop=shuffle,
@@ -119,31 +122,37 @@ def train_frontend(config: FrontendConfig, progress: bool = True) -> Path:
             wanted = target(normalized, features.shape[1])
         return readout(features), wanted
 
-    # Standardise targets per band with statistics of a first training batch, for a well-scaled loss.
-    first = next(iter(loader(train, True)))
-    with torch.no_grad():
-        _, sample = predict_and_target(first)
-    mean, std = sample.mean(dim=(0, 1)), sample.std(dim=(0, 1)).clamp_min(1e-3)
-
     parameters = list(encoder.parameters()) + list(readout.parameters())
     for parameter in parameters:
         parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.learning_rate, total_steps=config.steps,
                                                    pct_start=0.1)  # fmt: skip
+    history, step, seconds = [], 0, 0.0
+    state = engine.resume()
+    if state is None:
+        # Standardise targets per band with statistics of a first training batch, for a well-scaled loss.
+        first = next(iter(loader(train, True)))
+        with torch.no_grad():
+            _, sample = predict_and_target(first)
+        mean, std = sample.mean(dim=(0, 1)), sample.std(dim=(0, 1)).clamp_min(1e-3)
+    else:
+        backbone.load_state_dict(state["backbone"])
+        readout.load_state_dict(state["readout"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        history, step, seconds, mean, std = state["history"], state["step"], state["seconds"], state["mean"], state["std"]
+        log.info("front end: resumed %s at step %d", engine.checkpoint_path, step)
     encoder.train()
-    history, step, started = [], 0, time.perf_counter()
-    bar = tqdm(total=config.steps, desc="front end", unit="step", disable=not progress or None)
+    started = time.perf_counter() - seconds
+    bar = tqdm(total=config.steps, initial=step, desc="front end", unit="step", disable=not progress or None)
     while step < config.steps:
         for batch in loader(train, True):
             if not batch:
                 continue
             prediction, wanted = predict_and_target(batch)
             loss = torch.mean((prediction - (wanted - mean) / std) ** 2)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-            optimizer.step()
+            engine.step(loss, optimizer, parameters, 1.0)
             schedule.step()
             step += 1
             history.append(float(loss.detach()))
@@ -153,6 +162,11 @@ def train_frontend(config: FrontendConfig, progress: bool = True) -> Path:
                 log.info("front end step %d: loss %.4f (mean of last 25: %.4f)", step, history[-1], np.mean(history[-25:]))
             if step >= config.steps:
                 break
+        engine.save_checkpoint({
+            "backbone": backbone.state_dict(), "readout": readout.state_dict(), "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(), "history": history, "step": step,
+            "seconds": time.perf_counter() - started, "mean": mean, "std": std,
+        })  # fmt: skip
     bar.close()
     encoder.eval()
     held_out_loss = math.nan
@@ -181,3 +195,10 @@ def train_frontend(config: FrontendConfig, progress: bool = True) -> Path:
     (out / TRAINING_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("front end: %s", json.dumps({k: v for k, v in summary.items() if k != "config"}))
     return out
+
+
+def run_fingerprint(config: FrontendConfig, train: list[TrainingClip]) -> str:
+    """Identity of a run for resuming: every setting but the output folder, and the training clips."""
+    settings = {k: v for k, v in asdict(config).items() if k != "output_dir"}
+    payload = {"settings": settings, "train": [c.audio_entry().item_id for c in train]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]

@@ -14,7 +14,6 @@ against a format version when loaded.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ import numpy as np
 from audioqual.errors import ModelLoadError
 from audioqual.features.nsim import MINIMUM_SAMPLES, RATE, PairSimilarity, pair_similarity
 from audioqual.io.pair import LoadedAudio, PairLoader, Score
+from audioqual.pretrained import Pretrained
 
 CONFIG_FILE = "fusion.json"
 CROSS_VALIDATION_FILE = "cross_validation.csv"
@@ -43,8 +43,12 @@ def band_features(similarity: PairSimilarity) -> dict[str, float]:
 
 
 @dataclass
-class FusionModel:
+class FusionModel(Pretrained):
     """Standardise, weight, add: score = offset + sum_i w_i (x_i - mean_i) / std_i, clipped to the rating range."""
+
+    config_file = CONFIG_FILE
+    format_version = FORMAT_VERSION
+    kind = "NSIM-fusion model"
 
     features: list[str]
     mean: list[float]
@@ -72,28 +76,18 @@ class FusionModel:
         return {"score": float(np.clip(raw, *SCORE_RANGE)), "score_raw": raw, "similarity": similarity,
                 "distance": 1.0 - similarity, **values}  # fmt: skip
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write fusion.json atomically (a reader never sees half a model)."""
-        from audioqual.data.files import write_json
-
-        payload = {"format_version": FORMAT_VERSION, "kind": "nsim-fusion", "band_groups": BAND_GROUPS,
-                   **asdict(self)}  # fmt: skip
-        write_json(Path(directory) / CONFIG_FILE, payload)
-        return Path(directory)
+    def _save_files(self, folder: Path) -> dict:
+        """Nothing but the config: fusion.json holds the whole model."""
+        return {"format_version": FORMAT_VERSION, "kind": "nsim-fusion", "band_groups": BAND_GROUPS, **asdict(self)}
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> FusionModel:
-        path = Path(directory) / CONFIG_FILE
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ModelLoadError(f"{path}: cannot read ({err})") from err
-        if payload.get("format_version") != FORMAT_VERSION or payload.get("kind") != "nsim-fusion":
-            raise ModelLoadError(f"{path}: not an NSIM-fusion model of format {FORMAT_VERSION}")
-        if {k: tuple(v) for k, v in payload["band_groups"].items()} != BAND_GROUPS:
-            raise ModelLoadError(f"{path}: band groups {payload['band_groups']} differ from this version's")
-        fields = {k: payload[k] for k in ("features", "mean", "std", "weights", "offset", "name", "metadata")}
-        return cls(**fields)
+    def _from_files(cls, directory: Path, config: dict) -> FusionModel:
+        path = directory / CONFIG_FILE
+        if config.get("kind") != "nsim-fusion":
+            raise ModelLoadError(f"{path}: not an NSIM-fusion model")
+        if {k: tuple(v) for k, v in config["band_groups"].items()} != BAND_GROUPS:
+            raise ModelLoadError(f"{path}: band groups {config['band_groups']} differ from this version's")
+        return cls(**{k: config[k] for k in ("features", "mean", "std", "weights", "offset", "name", "metadata")})
 
 
 def fit_weights(x: np.ndarray, y: np.ndarray, shrinkage: float) -> tuple[np.ndarray, float]:

@@ -6,12 +6,11 @@ logits of each adversarial branch, and computes L_total = L_task + L_adv.
 `save_pretrained` writes a directory (config.json, model.safetensors, the
 domain labels / K-means centroids of every branch, and the id and
 fingerprint of the backbone the features came from); `from_pretrained` reads
-it back in a fresh process.
+it back in a fresh process (audioqual.pretrained: atomic, versioned, checked).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from audioqual.domains.strategies import DomainAssignment
 from audioqual.errors import ModelLoadError
 from audioqual.nr.outputs import AspectPrediction
 from audioqual.nr.registry import InputInfo, head_factory
+from audioqual.pretrained import Pretrained
 
 MODEL_TYPE = "audioqual-nr"
 FORMAT_VERSION = 1
@@ -74,8 +74,13 @@ class LossBreakdown:
     adversarial: AdversarialLoss | None = None
 
 
-class NoReferenceModel(nn.Module):
+class NoReferenceModel(nn.Module, Pretrained):
     """Quality head + domain adversary; knows its aspects, input and domain labels."""
+
+    config_file = CONFIG_FILE
+    model_type = MODEL_TYPE
+    format_version = FORMAT_VERSION
+    kind = "no-reference model"
 
     def __init__(
         self,
@@ -108,10 +113,9 @@ class NoReferenceModel(nn.Module):
         aspects: Sequence[str],
         input_spec: InputSpec,
         branches: Sequence[BranchSpec] = (),
-        domains: Mapping[str, DomainAssignment] | None = None,
-        metadata: Mapping[str, Any] | None = None,
+        **extras: Any,
     ) -> NoReferenceModel:
-        """Build the head from the registry, validating its options."""
+        """Build the head from the registry, validating its options; `extras`: the constructor's domains, metadata."""
         factory = head_factory(head_name)
         if factory.input_kind != input_spec.kind:
             raise ValueError(f"head {head_name!r} takes {factory.input_kind} input, not {input_spec.kind}")
@@ -124,8 +128,7 @@ class NoReferenceModel(nn.Module):
             aspects=aspects,
             input_spec=input_spec,
             branches=branches,
-            domains=domains,
-            metadata=metadata,
+            **extras,
         )
 
     def fit_targets(self, targets: np.ndarray) -> None:
@@ -171,24 +174,19 @@ class NoReferenceModel(nn.Module):
             "metadata": self.metadata,
         }
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write config.json, model.safetensors and domains/<branch>.json."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def _save_files(self, folder: Path) -> dict[str, Any]:
+        """model.safetensors and domains/<branch>.json; the config."""
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE))
+        save_file(state, str(folder / WEIGHTS_FILE))
         for name, assignment in self.domains.items():
-            assignment.save(directory / DOMAINS_DIR / f"{name}.json")
-        tmp = directory / f".{CONFIG_FILE}.tmp"
-        tmp.write_text(json.dumps(self.config_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(directory / CONFIG_FILE)
-        return directory
+            assignment.save(folder / DOMAINS_DIR / f"{name}.json")
+        return self.config_dict()
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> NoReferenceModel:
-        """Load a directory written by save_pretrained."""
-        directory = Path(directory)
-        config = read_model_config(directory)
+    def _from_files(
+        cls, directory: Path, config: dict[str, Any], map_location: str | torch.device = "cpu"
+    ) -> NoReferenceModel:
+        """The model in eval mode on `map_location`."""
         try:
             spec = InputSpec(**config["input"])
             branches = [BranchSpec(**{**b, "hidden": tuple(b["hidden"])}) for b in config.get("branches", [])]
@@ -202,8 +200,8 @@ class NoReferenceModel(nn.Module):
                 config["aspects"],
                 spec,
                 branches,
-                domains,
-                config.get("metadata"),
+                domains=domains,
+                metadata=config.get("metadata"),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ModelLoadError(f"{directory}: malformed {CONFIG_FILE} ({type(err).__name__}: {err})") from err
@@ -216,16 +214,3 @@ class NoReferenceModel(nn.Module):
             raise ModelLoadError(f"{weights}: weights do not fit the configured model ({err})") from err
         return model.to(map_location).eval()
 
-
-def read_model_config(directory: Path) -> dict[str, Any]:
-    """config.json of a saved model, with a clear error when it is not one."""
-    path = Path(directory) / CONFIG_FILE
-    if not Path(directory).is_dir():
-        raise ModelLoadError(f"{directory}: model directory does not exist")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelLoadError(f"{path}: cannot read model config ({err})") from err
-    if not isinstance(config, dict):
-        raise ModelLoadError(f"{path}: not a model config")
-    return config

@@ -28,23 +28,20 @@ from audioqual.errors import ModelLoadError
 from audioqual.features import DEFAULT_CACHE_DIR, FeatureCache
 from audioqual.nr.data import WaveformDataset
 from audioqual.nr.features import FrameFeatures, crop_frame_features, resolve_device
-from audioqual.nr.model import MODEL_TYPE, NoReferenceModel, read_model_config
+from audioqual.nr.model import NoReferenceModel
 from audioqual.nr.registry import head_factory
-from audioqual.nr.selection import ROUTER_TYPE, AspectRouter
+from audioqual.nr.selection import AspectRouter
+from audioqual.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
 
 
 def load_scorer(path: str | Path, map_location: str = "cpu") -> AspectRouter:
     """A saved model directory as an AspectRouter (a single model routes all its aspects to itself)."""
-    config = read_model_config(Path(path))
-    kind = config.get("model_type")
-    if kind == ROUTER_TYPE:
-        return AspectRouter.from_pretrained(path, map_location)
-    if kind == MODEL_TYPE:
-        model = NoReferenceModel.from_pretrained(path, map_location)
+    model = load_pretrained(path, (AspectRouter, NoReferenceModel), map_location)
+    if isinstance(model, NoReferenceModel):
         return AspectRouter({"model": model}, {a: "model" for a in model.aspects})
-    raise ModelLoadError(f"{path}: model_type {kind!r} is not a no-reference audioqual model")
+    return model
 
 
 @torch.no_grad()

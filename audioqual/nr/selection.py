@@ -10,7 +10,6 @@ their systems. `AspectRouter` then serves every aspect from its own model.
 
 from __future__ import annotations
 
-import json
 import math
 import logging
 import shutil
@@ -21,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from audioqual.errors import AudioqualError, ModelLoadError
+from audioqual.errors import AudioqualError
 from audioqual.eval.aggregate import system_level
 from audioqual.eval.correlation import spearman
-from audioqual.nr.model import NoReferenceModel, read_model_config
+from audioqual.nr.model import NoReferenceModel
+from audioqual.pretrained import Pretrained
 
 log = logging.getLogger(__name__)
 ROUTER_TYPE = "audioqual-nr-router"
@@ -94,8 +94,11 @@ def select_per_aspect(
     return Selection(routing, scores, metric, "utterance" if systems is None else "system")
 
 
-class AspectRouter:
+class AspectRouter(Pretrained):
     """Several NoReferenceModels; each aspect is answered by the one selected for it."""
+
+    model_type = ROUTER_TYPE
+    kind = "no-reference aspect router"
 
     def __init__(self, members: Mapping[str, NoReferenceModel], routing: Mapping[str, str], info: dict | None = None):
         missing = {m for m in routing.values() if m not in members}
@@ -112,31 +115,19 @@ class AspectRouter:
     def aspects(self) -> list[str]:
         return list(self.routing)
 
-    def save_pretrained(self, directory: str | Path, sources: Mapping[str, str | Path] | None = None) -> Path:
-        """router.json plus one saved model per member under members/ (copied from `sources` when given)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def _save_files(self, folder: Path, sources: Mapping[str, str | Path] | None = None) -> dict[str, Any]:
+        """One saved model per member under members/ (copied from `sources` when given); the config."""
         for name, model in self.members.items():
-            target = directory / MEMBERS_DIR / name
+            target = folder / MEMBERS_DIR / name
             if sources and name in sources:
-                shutil.copytree(sources[name], target, dirs_exist_ok=True)
+                shutil.copytree(sources[name], target)
             else:
                 model.save_pretrained(target)
-        config = {
-            "model_type": ROUTER_TYPE,
-            "routing": self.routing,
-            "members": sorted(self.members),
-            "info": self.info,
-        }
-        (directory / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
-        return directory
+        return {"model_type": ROUTER_TYPE, "routing": self.routing, "members": sorted(self.members), "info": self.info}
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> AspectRouter:
-        directory = Path(directory)
-        config = read_model_config(directory)
-        if config.get("model_type") != ROUTER_TYPE:
-            raise ModelLoadError(f"{directory}: not an aspect router")
+    def _from_files(cls, directory: Path, config: dict[str, Any], map_location: str = "cpu") -> AspectRouter:
+        """Every member model, on `map_location`."""
         members = {
             name: NoReferenceModel.from_pretrained(directory / MEMBERS_DIR / name, map_location)
             for name in config["members"]

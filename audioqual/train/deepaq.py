@@ -2,7 +2,8 @@
 
 The library side of `audioqual train deepaq` (its options: audioqual/cli/train_cmd.py).
 The model is saved to <output_dir>/best (best validation RnC loss) and
-<output_dir>/last; when `mapping.manifest` is set, the cubic/MLP mappings are
+<output_dir>/last, the training state to <output_dir>/checkpoint.pt (a rerun
+resumes from it); when `mapping.manifest` is set, the cubic/MLP mappings are
 fitted on it afterwards and saved into the best model directory.
 """
 
@@ -27,9 +28,9 @@ def load_training_config(path: str | None, overrides: list[str]) -> DeePAQTraini
         raise ConfigError(f"{path or 'config'}: {err}") from err
 
 
-def train_and_calibrate(config: DeePAQTrainingConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train (continuing from <output_dir>/last with `resume`), fit the mapping when configured; a summary."""
-    result = train_deepaq(config, resume=resume, progress=progress)
+def train_and_calibrate(config: DeePAQTrainingConfig, progress: bool = True) -> dict[str, Any]:
+    """Train (resuming an interrupted run of the same config), fit the mapping when configured; a summary."""
+    result = train_deepaq(config, progress=progress)
     summary = {
         "best": str(result.best_dir),
         "best_val_loss": result.best_val_loss,

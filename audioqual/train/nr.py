@@ -35,7 +35,8 @@ from audioqual.nr.model import InputSpec, NoReferenceModel
 from audioqual.nr.scoring import predict_dataset
 from audioqual.nr.selection import AspectRouter, aspect_metric, select_per_aspect, selection_systems
 from audioqual.train.nr_config import DomainConfig, NRTrainConfig
-from audioqual.train.trainer import DistributedContext, Trainer, TrainResult, distributed_context, seed_everything
+from audioqual.train.engine import DistributedContext, distributed_context, seed_everything
+from audioqual.train.trainer import Trainer, TrainResult
 
 log = logging.getLogger(__name__)
 MODEL_DIR = "model"
@@ -295,7 +296,7 @@ def train_single(
         aspects,
         prepared.input_spec,
         branches,
-        assignments,
+        domains=assignments,
         metadata={"name": config.name, "seed": config.seed, "train_items": len(prepared.train_items)},
     )
     model.fit_targets(_targets(prepared.train_items, aspects))  # e.g. the aesthetics head's target normalisation

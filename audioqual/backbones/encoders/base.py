@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from audioqual.backbones.base import BackboneInfo, BackboneOutput, LayeredEncoder
 from audioqual.errors import ModelLoadError
 
-METADATA_FILE = "audioqual_backbone.json"
 WEIGHTS_FILE = "model.safetensors"
 
 # name -> "module:Class"; the module is imported only when the encoder is asked for.
@@ -190,28 +189,22 @@ class PretrainedEncoder(LayeredEncoder):
             self._fingerprint = digest.hexdigest()[:16]
         return self._fingerprint
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Name, variant and current weights (fine-tuning included), reloadable by `Backbone.from_pretrained`."""
+    def _save_files(self, folder: Path) -> dict:
+        """Current weights (fine-tuning included); the config names the encoder, reloadable by `Backbone.from_pretrained`."""
         from safetensors.torch import save_file
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         state = {key: tensor.detach().cpu().contiguous() for key, tensor in self.state_dict().items()}
         if state:
-            save_file(state, str(directory / WEIGHTS_FILE))
-        metadata = {"encoder": self.encoder_name, "variant": self.variant, "arch": self.encoder_name,
-                    "sample_rate": self.sample_rate, "name": self.full_name}  # fmt: skip
-        (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        return directory
+            save_file(state, str(folder / WEIGHTS_FILE))
+        return {"encoder": self.encoder_name, "variant": self.variant, "arch": self.encoder_name,
+                "sample_rate": self.sample_rate, "name": self.full_name}  # fmt: skip
 
-    @staticmethod
-    def from_saved(directory: str | Path) -> PretrainedEncoder:
-        """An encoder saved by `save_pretrained`: the package's network with the saved weights."""
+    @classmethod
+    def _from_files(cls, directory: Path, config: dict) -> PretrainedEncoder:
+        """The package's network of the saved name and variant, with the saved weights."""
         from safetensors.torch import load_file
 
-        directory = Path(directory)
-        metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
-        encoder = load_encoder(f"{metadata['encoder']}:{metadata['variant']}")
+        encoder = load_encoder(f"{config['encoder']}:{config['variant']}")
         if (directory / WEIGHTS_FILE).exists():
             try:
                 encoder.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 from transformers import WavLMConfig, WavLMModel
 
-from audioqual.backbones.backbone import Backbone, BackboneInfo, resolve_model_dir
+from audioqual.backbones.backbone import Backbone, BackboneInfo
+from audioqual.pretrained import resolve_model_dir
 from audioqual.errors import AudioqualError
 from audioqual.heads.aesthetics.convert import backbone_from_official, model_from_official
 from audioqual.heads.aesthetics.model import AestheticsModel

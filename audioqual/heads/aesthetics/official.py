@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from transformers import WavLMConfig, WavLMModel
 
-from audioqual.backbones.backbone import resolve_model_dir
 from audioqual.errors import ModelLoadError
+from audioqual.pretrained import resolve_model_dir
 
 OFFICIAL_AXES = ("CE", "CU", "PC", "PQ")
 WAVLM_PREFIX = "wavlm_model."
@@ -367,7 +367,7 @@ def read_official(
     if path.is_file():
         checkpoint = _read_torch_checkpoint(path)
     else:
-        directory = resolve_model_dir(name_or_path, revision)
+        directory = resolve_model_dir(name_or_path, revision, marker="config.json")
         if not _is_official_config(directory / "config.json"):
             raise ModelLoadError(f"{directory}: config.json is not an audiobox-aesthetics model config")
         checkpoint = _read_hub_directory(directory)
