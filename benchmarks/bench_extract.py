@@ -135,7 +135,8 @@ def measure_overhead(backbone, entries: list, folder: Path) -> tuple[dict[str, S
     """Interleaved bare forward and extraction of `entries`: their timings and extract / bare."""
     sides = extraction_sides(backbone, entries, folder)
     warmup = interleave(sides, [None])  # also computes the backbone's fingerprint once, as any run does
-    stats = interleave(sides, [None] * repetitions_for(max(s.median for s in warmup.values())))
+    # tiny models' forwards take milliseconds, so their ratio swings with any hiccup: 6 s of timing per side
+    stats = interleave(sides, [None] * repetitions_for(max(s.median for s in warmup.values()), budget=6.0, maximum=150))
     return stats, Ratio.between(stats["extract"], stats["bare"])
 
 

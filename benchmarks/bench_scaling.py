@@ -51,8 +51,8 @@ CORPUS_COLUMNS = ["batch job", "items", "runs", "s per item: median", "growth vs
 
 
 def repetitions(size: float, short: float, long: float) -> int:
-    """5 repetitions up to `short`, 3 up to `long`, 2 beyond: long runs still repeat."""
-    return MIN_REPETITIONS if size <= short else 3 if size <= long else 2
+    """9 repetitions up to `short`, 7 up to `long`, 5 beyond: with 2-3 runs two benchmark runs disagreed by 20-60 %."""
+    return 9 if size <= short else 7 if size <= long else MIN_REPETITIONS
 
 
 def looped_pair(seconds: float):
@@ -119,7 +119,7 @@ def length_section(lengths: list[float], threads: int, keys: list[str]) -> Secti
         sides = {(key, seconds): side(key, seconds) for key in measured}
         if seconds != REFERENCE_SECONDS:
             sides.update({(key, REFERENCE_SECONDS): reference[key] for key in measured})
-        stats = interleave(sides, [None] * repetitions(seconds, REFERENCE_SECONDS, 120.0))
+        stats = interleave(sides, [None] * repetitions(seconds, 30.0, 120.0))
         for key in measured:
             at_length = stats[key, seconds].per([seconds] * stats[key, seconds].n)
             at_reference = stats[key, REFERENCE_SECONDS].per([REFERENCE_SECONDS] * at_length.n)
