@@ -6,8 +6,8 @@ Clip length: one GenSVS pair (5 s, 44.1 kHz stereo) looped to each length and de
 scored as bench_fr_models.py scores a pair (nothing reused between runs) by the default model (v2), default-v1, ViSQOL (audio
 mode), PEAQ and DNSMOS (the test signal only), each up to its cap (CAPS: beyond it one run takes
 minutes, more than this benchmark's time). At each length L the metrics at L and the same metrics
-at the 10 s reference length run interleaved (A, B, ..., A', B', ...): 5 repetitions up to 10 s,
-3 up to 2 min, 2 beyond, after one warm-up run at each length (discarded; shortest first, the
+at the 10 s reference length run interleaved (A, B, ..., A', B', ...): 9 repetitions up to 30 s,
+7 up to 2 min, 5 beyond, after one warm-up run at each length (discarded; shortest first, the
 process's resident memory sampled during it). Per metric and length: seconds per audio-second (median) and the growth
 factor, seconds per audio-second at L over those at 10 s (ratio of the medians, quartiles of the
 paired ratios). Above 10 s a factor above 1 is cost growing faster than the length; below 10 s it
