@@ -55,6 +55,16 @@ def repetitions(size: float, short: float, long: float) -> int:
     return 9 if size <= short else 7 if size <= long else MIN_REPETITIONS
 
 
+def growth(stats: dict, key: str, size: float, base: float, section: Section, ratio_name: str, base_cell: str):
+    """Cost per unit at `size` and its growth cell against `base` (the ratio is recorded unless size is base)."""
+    per_unit = stats[key, size].per([size] * stats[key, size].n)
+    ratio = Ratio.between(per_unit, stats[key, base].per([base] * per_unit.n))
+    if size == base:
+        return per_unit, base_cell
+    section.ratios[ratio_name] = ratio.value
+    return per_unit, f"{number(ratio.value)} ({number(ratio.q1)}-{number(ratio.q3)})"
+
+
 def looped_pair(seconds: float):
     """One GenSVS pair looped to `seconds`: (Pair, {path: (samples, rate)})."""
     import numpy as np
@@ -121,13 +131,8 @@ def length_section(lengths: list[float], threads: int, keys: list[str]) -> Secti
             sides.update({(key, REFERENCE_SECONDS): reference[key] for key in measured})
         stats = interleave(sides, [None] * repetitions(seconds, 30.0, 120.0))
         for key in measured:
-            at_length = stats[key, seconds].per([seconds] * stats[key, seconds].n)
-            at_reference = stats[key, REFERENCE_SECONDS].per([REFERENCE_SECONDS] * at_length.n)
-            growth = Ratio.between(at_length, at_reference)
-            cell = "1 (the reference length)"
-            if seconds != REFERENCE_SECONDS:
-                cell = f"{number(growth.value)} ({number(growth.q1)}-{number(growth.q3)})"
-                section.ratios[f"{key} at {seconds:g} s / at {REFERENCE_SECONDS:g} s"] = growth.value
+            at_length, cell = growth(stats, key, seconds, REFERENCE_SECONDS, section,
+                                     f"{key} at {seconds:g} s / at {REFERENCE_SECONDS:g} s", "1 (the reference length)")
             rows[list(METRICS).index(key), seconds] = (METRICS[key][2], f"{seconds:g}", at_length.n,
                                                        number(at_length.median), cell, f"{memory[key, seconds]:.0f}")
             section.data[f"{key} {seconds:g}"] = at_length.to_dict()
@@ -176,13 +181,8 @@ def corpus_section(sizes: list[int]) -> Section:
             sides = dict(baseline) if count == smallest else {**jobs(count), **baseline}
             stats = interleave(sides, [None] * repetitions(count, smallest, 4 * smallest))
             for job in ("metric default", "extract hubert-tiny"):
-                per_item = stats[job, count].per([count] * stats[job, count].n)
-                at_smallest = stats[job, smallest].per([smallest] * per_item.n)
-                growth = Ratio.between(per_item, at_smallest)
-                cell = "1 (the smallest corpus)"
-                if count != smallest:
-                    cell = f"{number(growth.value)} ({number(growth.q1)}-{number(growth.q3)})"
-                    section.ratios[f"{job} at {count} / at {smallest} items"] = growth.value
+                per_item, cell = growth(stats, job, count, smallest, section, f"{job} at {count} / at {smallest} items",
+                                        "1 (the smallest corpus)")
                 section.add(job, count, per_item.n, number(per_item.median), cell)
                 section.data[f"{job} {count}"] = per_item.to_dict()
     section.rows.sort(key=lambda row: (row[0], int(row[1])))
