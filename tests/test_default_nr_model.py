@@ -74,6 +74,7 @@ def test_scores_follow_the_covariance_and_the_overall_mapping():
     assert row["overall_std"] == pytest.approx(np.sqrt(cov[0, 0]) * 4 / 9)
 
 
+@pytest.mark.oracle
 def test_numpy_front_end_matches_the_torch_encoder():
     torch = pytest.importorskip("torch")
     from audioqual.backbones import Backbone
@@ -88,6 +89,7 @@ def test_numpy_front_end_matches_the_torch_encoder():
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * float(np.abs(theirs).max()))
 
 
+@pytest.mark.oracle
 def test_export_of_a_fresh_head_matches_torch(tmp_path):
     pytest.importorskip("onnx")
     from audioqual.backbones import Backbone
