@@ -23,7 +23,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from tqdm.auto import tqdm
 from audioqual.analysis.ablation import _prepared, identity_hash, job_metrics, training_settings
 from audioqual.analysis.latent import InputOptions, collect_latents, read_split
 from audioqual.data.files import write_csv, write_json
+from audioqual.data.manifest import write_manifest
 from audioqual.errors import AudioqualError
 from audioqual.train.nr_config import DomainConfig, NRTrainConfig
 
@@ -112,16 +112,7 @@ def split_folds(manifest: str | Path, study_dir: Path, domain_field: str, held_o
         }
         if not all(parts.values()):
             raise AudioqualError(f"fold {domain}: an empty split ({ {k: len(v) for k, v in parts.items()} })")
-        folds[domain] = {}
-        for name, part in parts.items():
-            path = folder / f"{name}.jsonl"
-            text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in part)
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")  # shards may write the same fold at once
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(path)
-            folds[domain][name] = path
+        folds[domain] = {name: write_manifest(folder / f"{name}.jsonl", part) for name, part in parts.items()}
     return folds
 
 

@@ -25,14 +25,14 @@ class DefaultNRMetric(PairMetric):
 
         self.model_dir = model or str(default_nr_dir())
         self.num_threads = num_threads
-        probe = ExportedNRModel(self.model_dir)
+        self._model = ExportedNRModel(self.model_dir, num_threads=num_threads)  # reads export.json; the session opens later
+        rate = self._model.sample_rate
         self.info = MetricInfo(
-            name="default_nr_overall", higher_is_better=True, sample_rate=probe.sample_rate, channels="downmix",
-            min_seconds=int(probe.config["minimum_samples"]) / probe.sample_rate, category=MetricCategory.INDEPENDENT,
+            name="default_nr_overall", higher_is_better=True, sample_rate=rate, channels="downmix",
+            min_seconds=int(self._model.config["minimum_samples"]) / rate, category=MetricCategory.INDEPENDENT,
             valid_range="overall 1-5 (higher is better) and aspects PQ/PC/CE/CU 1-10 with standard deviations; any "
                         "audio, resampled to 16 kHz mono, repeat-cropped to its first 8 s",
         )  # fmt: skip
-        self._model = None
 
     @property
     def model(self):
