@@ -16,7 +16,7 @@ start=$(date +%s)
 step() { echo "== [$(( $(date +%s) - start )) s] $*"; }
 
 step "1/4 render 24 sources per domain (singing stems, speech, instrumental, environment, generated) and degrade"
-"$PY" -m audioqual.cli.shipped_models trainset "$OUT/set" --seed 7 stem_pairs=24 speech=24 music=24 \
+"$PY" -m audioqual.cli.shipped_models trainset --seed 7 "$OUT/set" stem_pairs=24 speech=24 music=24 \
     environment=24 generated=24 max_clips_per_source=4 conditions_per_clip=6
 
 step "2/4 surrogate targets (audioqual.nr.surrogates) and train / valid / test manifests"
