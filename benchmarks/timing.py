@@ -155,6 +155,11 @@ def repetitions_for(seconds: float, budget: float = 2.0, minimum: int = MIN_REPE
     return int(min(maximum, max(minimum, math.ceil(budget / seconds))))
 
 
+def calls_for(seconds: float, target: float) -> int:
+    """How many calls of about `seconds` one timed repetition makes so that it lasts about `target` seconds."""
+    return max(1, math.ceil(target / seconds)) if seconds > 0 else 1
+
+
 def resident_mb() -> float:
     """The process's resident memory now (MiB)."""
     with open("/proc/self/statm") as handle:
