@@ -15,7 +15,7 @@ import soundfile as sf
 from scipy import stats
 
 from audioqual.errors import ModelLoadError
-from audioqual.nr.exported import EXPORT_FILE, ONNX_FILE, ExportedNRModel, resemblyzer_features
+from audioqual.nr.exported import EXPORT_FILE, ONNX_FILE, ExportedNRModel, distillmos_features, resemblyzer_features
 from audioqual.nr.shipped import CHECK_FILE, EXPORT_TOLERANCE, TORCH_DIR, default_nr_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,19 +89,38 @@ def test_numpy_front_end_matches_the_torch_encoder():
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * float(np.abs(theirs).max()))
 
 
+def test_distillmos_numpy_front_end_matches_the_torch_encoder():
+    torch = pytest.importorskip("torch")
+    from audioqual.backbones import Backbone
+    from audioqual.backbones.encoders import distillmos as dm
+
+    encoder = Backbone.from_pretrained("distillmos")
+    settings = {"window": dm.WIN, "hop": dm.HOP, "compression": 0.3}
+    for level in (0.01, 0.9):
+        crop = _tone_with_noise(dm.SEQ_LEN / 16000, 16000, 10.0) * level
+        ours = distillmos_features(crop, settings)
+        with torch.no_grad():
+            normalised = torch.from_numpy(crop)[None] / (torch.from_numpy(crop).abs().max() + 1e-8)
+            theirs = encoder.cnn.spectrogram(normalised).numpy()
+        assert ours.shape == theirs.shape == (1, 2, dm.WIN // 2 + 1, dm.SEQ_LEN // dm.HOP)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4 * float(np.abs(theirs).max()))
+
+
 @pytest.mark.oracle
-def test_export_of_a_fresh_head_matches_torch(tmp_path):
+@pytest.mark.parametrize(("encoder", "layer", "crop_seconds", "channels", "frames"),
+                         [("resemblyzer", 2, 1.0, 256, 101), ("distillmos", 8, 7.68, 1024, 384)])  # layers padded to the widest
+def test_export_of_a_fresh_head_matches_torch(tmp_path, encoder, layer, crop_seconds, channels, frames):
     pytest.importorskip("onnx")
     from audioqual.backbones import Backbone
     from audioqual.nr.export import check_export, export_onnx
     from audioqual.nr.model import InputSpec, NoReferenceModel
 
-    backbone = Backbone.from_pretrained("resemblyzer")
-    spec = InputSpec("features", "resemblyzer", backbone.name, backbone.fingerprint(), 16000, layer=2,
-                     crop_seconds=1.0, channels=256, frames=101)  # fmt: skip
+    backbone = Backbone.from_pretrained(encoder)
+    spec = InputSpec("features", encoder, backbone.name, backbone.fingerprint(), 16000, layer=layer,
+                     crop_seconds=crop_seconds, channels=channels, frames=frames)  # fmt: skip
     model = NoReferenceModel.build("multigauss", {"conv_channels": [8, 8], "dense": [16, 8]}, ASPECTS, spec).eval()
     export_onnx(model, backbone, tmp_path / "exported")
-    clips = [_tone_with_noise(seconds, 16000, snr, seed) for seed, (seconds, snr) in enumerate([(0.7, 5), (2.5, 30)])]
+    clips = [_tone_with_noise(seconds, 16000, snr, seed) for seed, (seconds, snr) in enumerate([(0.7, 5), (9.5, 30)])]
     assert check_export(model, backbone, tmp_path / "exported", clips) < 1e-4
 
     config_path = tmp_path / "exported" / EXPORT_FILE

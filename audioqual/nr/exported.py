@@ -3,9 +3,9 @@
 `audioqual score` with no --model loads the shipped default this way, so a fresh
 process answers in well under the ~1-2 s that importing torch alone costs. The
 export (`audioqual.nr.export.export_onnx`) holds the encoder's network from its
-input features onwards and the MultiGauss head; the encoder's front end (volume
-normalisation, STFT, mel filterbank) is done here in numpy, as the torch encoder
-does it. `tests/test_default_nr_model.py` checks the two paths agree on real clips.
+input features onwards and the MultiGauss head; the encoder's front end (resemblyzer:
+volume normalisation, STFT, mel filterbank; DistillMOS: peak normalisation, compressed
+complex STFT) is done here in numpy, as the torch encoder does it. `tests/test_default_nr_model.py` checks the two paths agree on real clips.
 
 Outputs per clip: each aspect's mean and standard deviation (from the covariance
 S = F F^T), the covariance on request, and `overall` = the PQ aspect mapped from the
@@ -51,7 +51,26 @@ def resemblyzer_features(waveform: np.ndarray, settings: dict[str, Any]) -> np.n
     return (power @ mel_basis.T)[None].astype(np.float32)
 
 
-FRONT_ENDS = {"resemblyzer": resemblyzer_features}
+def distillmos_features(waveform: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
+    """DistillMOS's input [1, 2, 161, frames] of one mono 16 kHz crop: peak-normalised, compressed complex STFT.
+
+    As `DistillMOSEncoder`: x / (max|x| + 1e-8), reflection padding of (window - hop) / 2, periodic Hann
+    window, no centring; magnitude compressed to the power 0.3 with the phase kept (real, imaginary parts).
+    """
+    x = waveform.astype(np.float32)
+    x = x / (np.float32(np.abs(x).max(initial=0.0)) + np.float32(1e-8))
+    window, hop = settings["window"], settings["hop"]
+    padded = np.pad(x, ((window - hop) // 2, (window - hop) // 2), mode="reflect")
+    frames = 1 + (padded.size - window) // hop
+    index = np.arange(window)[None, :] + hop * np.arange(frames)[:, None]
+    hann = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window) / window)).astype(np.float32)
+    spectrum = np.fft.rfft(padded[index] * hann, axis=1).T  # [bins, frames]
+    magnitude = np.maximum(np.abs(spectrum), 1e-12)
+    compressed = spectrum * (magnitude ** settings["compression"] / magnitude)
+    return np.stack([compressed.real, compressed.imag])[None].astype(np.float32)
+
+
+FRONT_ENDS = {"resemblyzer": resemblyzer_features, "distillmos": distillmos_features}
 
 
 class ExportedNRModel:

@@ -80,15 +80,23 @@ class _SpecCNN(nn.Module):
         self.cnn = nn.Sequential(*layers)
         self.register_buffer("window", torch.hann_window(WIN), persistent=False)
 
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        """[N, 122880] peak-normalised crops -> [N, 384, 1024]."""
+    def spectrogram(self, crops: torch.Tensor) -> torch.Tensor:
+        """[N, 122880] peak-normalised crops -> compressed complex spectrogram [N, 2 (re, im), 161, 768]."""
         padded = F.pad(crops, ((WIN - HOP) // 2, (WIN - HOP) // 2), mode="reflect")
         spec = torch.view_as_real(torch.stft(padded, n_fft=WIN, hop_length=HOP, win_length=WIN, center=False,
                                              return_complex=True, window=self.window))  # fmt: skip
         magnitude = torch.sum(spec**2, dim=-1, keepdim=True) ** 0.5
         compressed = torch.clip(magnitude, 1e-12) ** 0.3 * spec / torch.clip(magnitude, 1e-12)
-        x = self.cnn(compressed.permute(0, 3, 1, 2))
+        return compressed.permute(0, 3, 1, 2)
+
+    def convolve(self, spectrogram: torch.Tensor) -> torch.Tensor:
+        """Compressed spectrogram [N, 2, 161, 768] -> [N, 384, 1024]."""
+        x = self.cnn(spectrogram)
         return torch.flatten(x, 1, -2).transpose(1, 2)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        """[N, 122880] peak-normalised crops -> [N, 384, 1024]."""
+        return self.convolve(self.spectrogram(crops))
 
 
 class _PositionEncoding(nn.Module):
@@ -176,18 +184,28 @@ class DistillMOSEncoder(PretrainedEncoder):
     def crop_states(self, crops: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Frame-level layers [N, 384, D] and the normalised quality in [0, 1] [N] of [N, 122880] crops."""
         crops = crops / (torch.max(torch.abs(crops), dim=1, keepdim=True).values + 1e-8)
+        states = self.spectrogram_states(self.cnn.spectrogram(crops))
         model = self.transformer_pool_attn
-        features = self.cnn(crops)
+        pooled = model.pool(_batch_norm(model.norm_trans, states[-1])).squeeze(-1)
+        return states, torch.sigmoid(pooled)
+
+    def spectrogram_states(self, spectrogram: torch.Tensor, last: int = TRANSFORMER_LAYERS + 1) -> list[torch.Tensor]:
+        """Frame-level layers [N, 384, D] from the compressed spectrogram, up to layer index `last`.
+
+        The ONNX export of a no-reference model starts here: its numpy front end
+        (audioqual.nr.exported) computes the spectrogram.
+        """
+        model = self.transformer_pool_attn
+        features = self.cnn.convolve(spectrogram)
         x = _batch_norm(model.norm_input, features)
         x = _batch_norm(model.transformer.norm, x)
         x = model.transformer.linear_proj(x)
         x = x + model.transformer.position_encoding.pe.expand(x.shape)
         states = [features, x]
-        for layer in model.transformer.transformer_encoder.layers:
+        for layer in model.transformer.transformer_encoder.layers[: max(last - 1, 0)]:
             x = layer(x)
             states.append(x)
-        pooled = model.pool(_batch_norm(model.norm_trans, x)).squeeze(-1)
-        return states, torch.sigmoid(pooled)
+        return states[: last + 1]
 
     def layer_states(self, waveforms: torch.Tensor) -> list[torch.Tensor]:
         batch, total = waveforms.shape
