@@ -108,7 +108,8 @@ def test_distillmos_numpy_front_end_matches_the_torch_encoder():
 
 @pytest.mark.oracle
 @pytest.mark.parametrize(("encoder", "layer", "crop_seconds", "channels", "frames"),
-                         [("resemblyzer", 2, 1.0, 256, 101), ("distillmos", 8, 7.68, 1024, 384)])  # layers padded to the widest
+                         [("resemblyzer", 2, 1.0, 256, 101),
+                          ("distillmos", 8, 7.68, 1024, 384)])  # fmt: skip - features are padded to the widest layer
 def test_export_of_a_fresh_head_matches_torch(tmp_path, encoder, layer, crop_seconds, channels, frames):
     pytest.importorskip("onnx")
     from audioqual.backbones import Backbone

@@ -1,9 +1,10 @@
 """Export a trained MultiGauss no-reference model with its encoder to ONNX (read by audioqual.nr.exported).
 
 The graph takes the encoder's front-end features (resemblyzer: the mel power
-spectrogram of the crop; DistillMOS: its compressed complex spectrogram) and returns the head's means [1, k] and covariance
-factor [1, k, k]. Exporting needs the `onnx` package (pip install onnx); scoring
-an exported model does not need torch at all.
+spectrogram of the crop; DistillMOS: its compressed complex spectrogram) and
+returns the head's means [1, k] and covariance factor [1, k, k]. Exporting needs
+the `onnx` package (pip install onnx); scoring an exported model does not need
+torch at all.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def _resemblyzer_graph(backbone: Backbone, layer: int, crop: int) -> tuple:
         raise AudioqualError("export supports resemblyzer's frame layers (lstm.0-2, linear, embedding)")
     settings = {"n_fft": rz.N_FFT, "hop": rz.HOP, "target_dbfs": rz.TARGET_DBFS,
                 "mel_basis": backbone.mel_basis.cpu().numpy().astype(np.float64).tolist()}  # fmt: skip
-    return (lambda mels: backbone._run(mels)[layer].transpose(1, 2)), torch.zeros(1, 1 + crop // rz.HOP, rz.N_MELS), settings
+    example = torch.zeros(1, 1 + crop // rz.HOP, rz.N_MELS)
+    return (lambda mels: backbone._run(mels)[layer].transpose(1, 2)), example, settings
 
 
 def _distillmos_graph(backbone: Backbone, layer: int, crop: int) -> tuple:

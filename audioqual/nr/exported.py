@@ -5,7 +5,8 @@ process answers in well under the ~1-2 s that importing torch alone costs. The
 export (`audioqual.nr.export.export_onnx`) holds the encoder's network from its
 input features onwards and the MultiGauss head; the encoder's front end (resemblyzer:
 volume normalisation, STFT, mel filterbank; DistillMOS: peak normalisation, compressed
-complex STFT) is done here in numpy, as the torch encoder does it. `tests/test_default_nr_model.py` checks the two paths agree on real clips.
+complex STFT) is done here in numpy, as the torch encoder does it.
+`tests/test_default_nr_model.py` checks the two paths agree on real clips.
 
 Outputs per clip: each aspect's mean and standard deviation (from the covariance
 S = F F^T), the covariance on request, and `overall` = the PQ aspect mapped from the
