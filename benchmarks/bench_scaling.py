@@ -19,8 +19,8 @@ fixed cost per clip. Memory: how far resident memory rose during the first warm-
 Corpus size: N pairs (the GenSVS pairs, repeated when N exceeds them) through the batch paths:
 `score_pairs` with the default model (`audioqual metric default`: decode, score, journal every
 row) and `extract_features` of the N test signals with the resemblyzer encoder (the default
-no-reference model's) into a fresh cache. At each N both run interleaved with the same at the smallest N; growth factor = seconds per
-item at N over seconds per item at the smallest N.
+no-reference model's) into a fresh cache. At each N both run interleaved with the same at the
+smallest N; growth factor = seconds per item at N over seconds per item at the smallest N.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ METRICS = {  # key -> (registry name, options, label)
     "dnsmos": ("dnsmos", {}, "DNSMOS P.835"),
 }
 CAPS = {"default": 600.0, "default-v1": 120.0, "visqol": 30.0, "peaq": 120.0, "dnsmos": 30.0}  # seconds of audio
-LENGTH_COLUMNS = ["metric", "clip s", "runs (x calls each)", "s per audio-s: median", f"growth vs {REFERENCE_SECONDS:g} s (IQR)",
-                  "memory MB"]  # fmt: skip
+LENGTH_COLUMNS = ["metric", "clip s", "runs (x calls each)", "s per audio-s: median",
+                  f"growth vs {REFERENCE_SECONDS:g} s (IQR)", "memory MB"]  # fmt: skip
 CORPUS_COLUMNS = ["batch job", "items", "runs", "s per item: median", "growth vs smallest (IQR)"]
 
 
@@ -108,7 +108,7 @@ def length_section(lengths: list[float], threads: int, keys: list[str]) -> Secti
             pair = Pair(None, pair.test)
 
         def score(_) -> None:
-            for _ in range(calls.get((key, seconds), 1)):
+            for _call in range(calls.get((key, seconds), 1)):
                 forget_shared_movs()  # PEAQ would otherwise reuse the MOVs of its previous run on the same pair
                 score_one(metrics[key], pair, PairAudio(pair, audio))
 
