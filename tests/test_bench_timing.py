@@ -60,6 +60,13 @@ def test_short_runs_get_more_repetitions():
     assert timing.repetitions_for(1e-6) == 50
 
 
+def test_short_calls_are_repeated_to_fill_a_timing():
+    assert timing.calls_for(0.006, 0.3) == 50  # 6 ms: 50 calls make one 0.3 s timing
+    assert timing.calls_for(0.11, 0.3) == 3
+    assert timing.calls_for(0.5, 0.3) == 1  # already long enough
+    assert timing.calls_for(0.0, 0.3) == 1  # an unmeasurably fast call is timed once, not forever
+
+
 def test_peak_memory_sees_an_allocation_inside_the_block():
     # in a fresh interpreter: inside a long test session the allocator may hand back pages freed earlier,
     # and the block would then need no new resident memory (the class's docstring says so)
