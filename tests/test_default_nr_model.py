@@ -95,7 +95,7 @@ def test_distillmos_numpy_front_end_matches_the_torch_encoder():
     from audioqual.backbones.encoders import distillmos as dm
 
     encoder = Backbone.from_pretrained("distillmos")
-    settings = {"window": dm.WIN, "hop": dm.HOP, "compression": 0.3}
+    settings = {"window": dm.WIN, "hop": dm.HOP, "compression": dm.COMPRESSION}
     for level in (0.01, 0.9):
         crop = _tone_with_noise(dm.SEQ_LEN / 16000, 16000, 10.0) * level
         ours = distillmos_features(crop, settings)

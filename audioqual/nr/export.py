@@ -58,7 +58,7 @@ def _distillmos_graph(backbone: Backbone, layer: int, crop: int) -> tuple:
     if layer > dm.TRANSFORMER_LAYERS + 1 or crop != dm.SEQ_LEN:
         raise AudioqualError(f"export supports DistillMOS's frame layers (cnn .. transformer_encoder.layers.6) on one "
                              f"{dm.SEQ_LEN / dm.SAMPLE_RATE:g} s crop (crop_seconds), not layer {layer} on {crop} samples")
-    settings = {"window": dm.WIN, "hop": dm.HOP, "compression": 0.3}
+    settings = {"window": dm.WIN, "hop": dm.HOP, "compression": dm.COMPRESSION}
     example = torch.zeros(1, 2, dm.WIN // 2 + 1, dm.SEQ_LEN // dm.HOP)
     return (lambda spec: backbone.spectrogram_states(spec, layer)[layer].transpose(1, 2)), example, settings
 

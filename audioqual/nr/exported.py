@@ -33,6 +33,14 @@ FORMAT_VERSION = 1
 OVERALL_ASPECT = "PQ"
 
 
+def _hann_stft(padded: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """[frames, window // 2 + 1] spectrum of already padded samples: periodic Hann frames every `hop`, no centring."""
+    frames = 1 + (padded.size - window) // hop
+    index = np.arange(window)[None, :] + hop * np.arange(frames)[:, None]
+    hann = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window) / window)).astype(np.float32)
+    return np.fft.rfft(padded[index] * hann, axis=1)
+
+
 def resemblyzer_features(waveform: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
     """resemblyzer's input [1, frames, 40] of a mono 16 kHz clip: volume to >= -30 dBFS, mel power spectrogram."""
     x = waveform.astype(np.float64)
@@ -42,11 +50,7 @@ def resemblyzer_features(waveform: np.ndarray, settings: dict[str, Any]) -> np.n
         x = x * (target / rms)
     x = x.astype(np.float32)
     n_fft, hop = settings["n_fft"], settings["hop"]
-    padded = np.pad(x, (n_fft // 2, n_fft // 2))
-    frames = 1 + (padded.size - n_fft) // hop
-    index = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-    spectrum = np.fft.rfft(padded[index] * window, axis=1)
+    spectrum = _hann_stft(np.pad(x, (n_fft // 2, n_fft // 2)), n_fft, hop)
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
     mel_basis = np.asarray(settings["mel_basis"], dtype=np.float32)
     return (power @ mel_basis.T)[None].astype(np.float32)
@@ -62,10 +66,7 @@ def distillmos_features(waveform: np.ndarray, settings: dict[str, Any]) -> np.nd
     x = x / (np.float32(np.abs(x).max(initial=0.0)) + np.float32(1e-8))
     window, hop = settings["window"], settings["hop"]
     padded = np.pad(x, ((window - hop) // 2, (window - hop) // 2), mode="reflect")
-    frames = 1 + (padded.size - window) // hop
-    index = np.arange(window)[None, :] + hop * np.arange(frames)[:, None]
-    hann = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window) / window)).astype(np.float32)
-    spectrum = np.fft.rfft(padded[index] * hann, axis=1).T  # [bins, frames]
+    spectrum = _hann_stft(padded, window, hop).T  # [bins, frames]
     magnitude = np.maximum(np.abs(spectrum), 1e-12)
     compressed = spectrum * (magnitude ** settings["compression"] / magnitude)
     return np.stack([compressed.real, compressed.imag])[None].astype(np.float32)

@@ -55,6 +55,7 @@ SAMPLE_RATE = 16000
 SEQ_LEN = 122880  # samples per crop (7.68 s)
 MAX_HOP_LEN = 16000
 HOP, WIN = 160, 320
+COMPRESSION = 0.3  # spectrogram magnitude compressed to this power, phase kept
 FRAME_SAMPLES = 2 * HOP  # the last conv halves the time resolution
 CROP_FRAMES = SEQ_LEN // FRAME_SAMPLES  # 384, the position encoding's length
 CNN_LAYERS = 6
@@ -86,7 +87,7 @@ class _SpecCNN(nn.Module):
         spec = torch.view_as_real(torch.stft(padded, n_fft=WIN, hop_length=HOP, win_length=WIN, center=False,
                                              return_complex=True, window=self.window))  # fmt: skip
         magnitude = torch.sum(spec**2, dim=-1, keepdim=True) ** 0.5
-        compressed = torch.clip(magnitude, 1e-12) ** 0.3 * spec / torch.clip(magnitude, 1e-12)
+        compressed = torch.clip(magnitude, 1e-12) ** COMPRESSION * spec / torch.clip(magnitude, 1e-12)
         return compressed.permute(0, 3, 1, 2)
 
     def convolve(self, spectrogram: torch.Tensor) -> torch.Tensor:
@@ -189,7 +190,8 @@ class DistillMOSEncoder(PretrainedEncoder):
         pooled = model.pool(_batch_norm(model.norm_trans, states[-1])).squeeze(-1)
         return states, torch.sigmoid(pooled)
 
-    def spectrogram_states(self, spectrogram: torch.Tensor, last: int = TRANSFORMER_LAYERS + 1) -> list[torch.Tensor]:
+    def spectrogram_states(self, spectrogram: torch.Tensor,
+                           last: int = TRANSFORMER_LAYERS + 1) -> list[torch.Tensor]:
         """Frame-level layers [N, 384, D] from the compressed spectrogram, up to layer index `last`.
 
         The ONNX export of a no-reference model starts here: its numpy front end
