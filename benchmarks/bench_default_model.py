@@ -1,10 +1,12 @@
 """The shipped DeePAQ model (default-v1): scoring against its bare forward passes, and what its reference cache saves.
 
-  python benchmarks/bench_default_model.py [--references 2] [--threads 2] [--json OUT]
+  python benchmarks/bench_default_model.py [--references 2] [--budget 40] [--threads 2] [--json OUT]
 
 Pairs: GenSVS pairs grouped by reference (each target is the reference of 5 tests), the first
---references groups (--per-reference pairs of each), files on disk. One repetition is one pass over those pairs; after one
-warm-up pass, three sides run interleaved pass by pass (A, B, C, A, B, C ...):
+--references groups (--per-reference pairs of each), files on disk. One repetition is one pass over
+those pairs; after one warm-up pass, three sides run interleaved pass by pass (A, B, C, A, B, C
+...), at least 5 passes and more until both ratios are known to +-4 % (95 %) or --budget seconds
+have gone by:
 bare forwards: the model's forward on the reference and on the test, decoded, downmixed,
 resampled and trimmed beforehand as the scorer does it (two forwards per pair);
 scoring: `DeePAQScorer.compare_files` with its reference cache off (decode, downmix, resample,
@@ -12,8 +14,8 @@ align, the same two forwards, distance, mapping);
 scoring with the reference cache: the same with the scorer's default cache, as `audioqual
 compare` runs, emptied before each pass (one forward per pair once its reference is cached).
 Overhead = scoring / bare forwards: the same two forwards per pair. What the cache saves is its
-own line (cached / uncached scoring): less work by design, not a negative overhead. Ratios are of
-the medians, with the quartiles of the per-pass ratios.
+own line (cached / uncached scoring): less work by design, not a negative overhead. Ratios are
+the medians of the per-pass ratios, with their 95 % intervals.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import gensvs_pairs  # noqa: E402
-from report import Section, add_output_arguments, emit, number, overhead  # noqa: E402
-from timing import MIN_REPETITIONS, Ratio, fix_threads, interleave  # noqa: E402
+from report import Section, add_output_arguments, emit, interval, number, overhead  # noqa: E402
+from timing import Ratio, fix_threads, interleave_until  # noqa: E402
 
-COLUMNS = ["side", "pairs per pass", "s per pair: median", "min", "IQR", "against", "ratio (IQR)"]
+COLUMNS = ["side", "pairs per pass", "passes", "s per pair: median", "min", "IQR", "against", "ratio (95 %)"]
 
 
 def grouped_by_reference(references: int, per_reference: int) -> tuple[list, str]:
@@ -42,7 +44,7 @@ def grouped_by_reference(references: int, per_reference: int) -> tuple[list, str
     return chosen, f"{len(chosen)} pairs sharing {references} reference{'s' if references != 1 else ''}, {source}"
 
 
-def deepaq_section(references: int, per_reference: int, repetitions: int) -> Section:
+def deepaq_section(references: int, per_reference: int, budget: float) -> Section:
     import torch
 
     from audioqual.deepaq.scorer import DeePAQScorer
@@ -71,23 +73,23 @@ def deepaq_section(references: int, per_reference: int, repetitions: int) -> Sec
         for pair in pairs:
             scorer.compare_files(pair.reference, pair.test)
 
-    stats = interleave({"bare": bare, "scoring": scoring, "cached": cached}, [None] * repetitions, [None])
+    stats = interleave_until({"bare": bare, "scoring": scoring, "cached": cached},
+                             [("scoring", "bare"), ("cached", "scoring")], budget=budget, warmup=1)  # fmt: skip
     per_pair = {key: value.per([len(pairs)] * value.n) for key, value in stats.items()}
-    scoring_overhead = Ratio.between(per_pair["scoring"], per_pair["bare"])
-    cache_saving = Ratio.between(per_pair["cached"], per_pair["scoring"])
+    scoring_overhead = Ratio.paired(per_pair["scoring"], per_pair["bare"])
+    cache_saving = Ratio.paired(per_pair["cached"], per_pair["scoring"])
     section = Section("deepaq", f"default-v1 (DeePAQ): scoring against its bare forwards ({source})",
                       __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(), COLUMNS)  # fmt: skip
     rows = {
         "bare": ("bare forwards (2 per pair)", "", ""),
         "scoring": ("scoring, reference cache off", "bare forwards", f"overhead {overhead(scoring_overhead)}"),
         "cached": ("scoring with the reference cache", "scoring, cache off",
-                   f"{number(cache_saving.value)} ({number(cache_saving.q1)}-{number(cache_saving.q3)}): "
-                   f"the cache's saving, less work by design"),
+                   f"{interval(cache_saving)}: the cache's saving, less work by design"),
     }
     for key, (label, against, ratio) in rows.items():
         value = per_pair[key]
-        section.add(label, len(pairs), number(value.median), number(value.minimum), f"{100 * value.spread:.0f} %",
-                    against, ratio)  # fmt: skip
+        section.add(label, len(pairs), value.n, number(value.median), number(value.minimum),
+                    f"{100 * value.spread:.0f} %", against, ratio)  # fmt: skip
     section.ratios["scoring / bare forwards"] = scoring_overhead.value
     section.ratios["cached scoring / scoring"] = cache_saving.value
     section.data = {key: value.to_dict() for key, value in per_pair.items()}
@@ -99,11 +101,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--references", type=int, default=2, help="reference groups of 5 GenSVS pairs each")
     parser.add_argument("--per-reference", type=int, default=5, help="pairs of each reference (GenSVS has 5)")
-    parser.add_argument("--repetitions", type=int, default=MIN_REPETITIONS, help="timed passes")
+    parser.add_argument("--budget", type=float, default=40.0, help="no pass is added after this many seconds of timing (at least 5 passes)")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_threads(args.threads), flush=True)
-    emit([deepaq_section(args.references, args.per_reference, args.repetitions)], args.json)
+    emit([deepaq_section(args.references, args.per_reference, args.budget)], args.json)
     return 0
 
 

@@ -82,7 +82,7 @@ def main() -> None:
             set_threads(backbone, args.overhead_threads)
             entries, _ = clip_entries(*WORK.get(name.split(":")[0], DEFAULT_WORK))
             with tempfile.TemporaryDirectory() as tmp:
-                _, ratio = measure_overhead(backbone, entries, Path(tmp))
+                _, ratio = measure_overhead(backbone, entries, Path(tmp), budget=30.0)
             row["overhead"] = ratio
             print(f"{name:16s} threads={args.overhead_threads}  extract / bare {ratio.describe()}", flush=True)
         rows.append(row)

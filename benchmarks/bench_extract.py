@@ -1,6 +1,6 @@
 """Feature extraction against a bare forward of the same backbone on the same clips, for every backbone.
 
-  python benchmarks/bench_extract.py [--backbones NAME ...] [--threads 2] [--json OUT]
+  python benchmarks/bench_extract.py [--backbones NAME ...] [--budget 30] [--threads 2] [--json OUT]
 
 Backbones: each SSL architecture with random weights in its base size (12 layers, 768 wide, as
 wav2vec 2.0 Base, HuBERT Base, WavLM Base and MERT-v1-95M; speed depends on the architecture only,
@@ -13,8 +13,10 @@ bare: `Backbone.forward` on the clips already decoded, downmixed and resampled, 
 the same mean pooling over time;
 extract: `extract_features` into a fresh, empty cache folder (content hashes, decoding in
 background threads, downmix, resampling, the same forward, pooling, atomic cache writes).
-Repetitions: at least 5, more when a run is short (about 2 s of timed runs per side). Overhead =
-extract / bare - 1 from the medians, with the quartiles of the per-repetition ratios. Slow
+Repetitions: at least 5, more until the overhead is known to +-4 % (95 % interval of the median of
+the per-repetition ratios) or --budget seconds of timing per backbone have gone by (with 5 runs of
+about a second, the machine's drifting speed moved overheads by 10-16 % between two runs).
+Overhead = extract / bare - 1, the median of the per-repetition ratios, with its 95 % interval. Slow
 encoders get fewer and shorter clips (WORK), so that one of their runs takes about a second.
 """
 
@@ -31,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, number, overhead  # noqa: E402
-from timing import Ratio, Stats, fix_threads, interleave, repetitions_for  # noqa: E402
+from timing import Ratio, Stats, fix_threads, interleave, interleave_until  # noqa: E402
 
 BASE_CONFIG = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
 RANDOM = {"wav2vec2-base": "wav2vec2", "hubert-base": "hubert", "wavlm-base": "wavlm", "mert-base": "mert"}
@@ -39,7 +41,7 @@ ENCODERS = ("resemblyzer", "musicnn", "distillmos", "torchcrepe", "basic-pitch",
 DEFAULT_WORK = (4, 5.0)  # clips, seconds each
 WORK = {**{name: (2, 5.0) for name in RANDOM}, "torchcrepe": (1, 5.0), "dnsmos": (2, 5.0), "cdpam": (1, 1.0)}
 COLUMNS = ["backbone", "parameters", "clips x s", "repetitions", "bare s per audio-s: median", "extract: median",
-           "extract overhead (IQR)"]  # fmt: skip
+           "extract overhead (95 %)"]  # fmt: skip
 
 
 def open_backbone(name: str):
@@ -124,16 +126,15 @@ def extraction_sides(backbone, entries: list, folder: Path) -> dict:
     return {"bare": bare, "extract": extract}
 
 
-def measure_overhead(backbone, entries: list, folder: Path) -> tuple[dict[str, Stats], Ratio]:
+def measure_overhead(backbone, entries: list, folder: Path, budget: float) -> tuple[dict[str, Stats], Ratio]:
     """Interleaved bare forward and extraction of `entries`: their timings and extract / bare."""
     sides = extraction_sides(backbone, entries, folder)
-    warmup = interleave(sides, [None])  # also computes the backbone's fingerprint once, as any run does
-    # the fastest encoders' forwards take tens of milliseconds: 6 s of timing per side steadies their ratio
-    stats = interleave(sides, [None] * repetitions_for(max(s.median for s in warmup.values()), budget=6.0, maximum=150))
-    return stats, Ratio.between(stats["extract"], stats["bare"])
+    interleave(sides, [None])  # warm-up; also computes the backbone's fingerprint once, as any run does
+    stats = interleave_until(sides, [("extract", "bare")], budget=budget, maximum=300)
+    return stats, Ratio.paired(stats["extract"], stats["bare"])
 
 
-def extract_section(names: list[str]) -> Section:
+def extract_section(names: list[str], budget: float) -> Section:
     started = time.perf_counter()
     _, source = clip_entries(DEFAULT_WORK[0], DEFAULT_WORK[1])
     section = Section("extract", f"Extraction overhead over the bare forward, every backbone (clips from {source})",
@@ -147,7 +148,7 @@ def extract_section(names: list[str]) -> Section:
             section.add(name, "", f"{clips} x {seconds:g}", 0, "not available", "", f"{type(err).__name__}: {err}")
             continue
         with tempfile.TemporaryDirectory(prefix="audioqual-bench-") as tmp:
-            stats, ratio = measure_overhead(backbone, entries, Path(tmp))
+            stats, ratio = measure_overhead(backbone, entries, Path(tmp), budget)
         audio_seconds = clips * seconds
         section.add(name, f"{parameter_count(backbone) / 1e6:.2f} M", f"{clips} x {seconds:g}", stats["bare"].n,
                     number(stats["bare"].median / audio_seconds), number(stats["extract"].median / audio_seconds),
@@ -163,10 +164,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=[*RANDOM, *ENCODERS],
                         help="random architectures (" + ", ".join(RANDOM) + ") or encoder names")
+    parser.add_argument("--budget", type=float, default=30.0,
+                        help="no repetition is added after this many seconds of timing per backbone (at least 5)")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_threads(args.threads), flush=True)
-    emit([extract_section(args.backbones)], args.json)
+    emit([extract_section(args.backbones, args.budget)], args.json)
     return 0
 
 

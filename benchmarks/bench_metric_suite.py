@@ -90,7 +90,7 @@ def main() -> None:
         )
     for label, times in stats.items():
         print(f"{label:>20}: {times.describe()} ({args.pairs} pairs of {args.seconds:g} s)")
-    ratio = Ratio.between(stats["one pass"], stats["separate runs (sum)"])
+    ratio = Ratio.paired(stats["one pass"], stats["separate runs (sum)"])
     print(f"{'ratio':>20}: {ratio.describe()}; aim <= 0.85")
     print(f"{'identical values':>20}: {identical}")
 

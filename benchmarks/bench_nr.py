@@ -9,8 +9,8 @@ through `audioqual.score(path)` (what `audioqual score` runs without --model) wi
 feature cache, so that it computes its features as DNSMOS computes its own. Each clip is one
 repetition, after one warm-up clip that is not among the timed ones (no cache can serve a timed
 clip); the sides run interleaved per clip. Per side: seconds per audio-second (median, minimum,
-IQR relative to the median); the ratio is DNSMOS's time over the model's (x faster than DNSMOS),
-ratio of the medians with the quartiles of the per-clip ratios. Memory: how far the process's
+IQR relative to the median); the ratio is DNSMOS's total time over the model's on the same clips
+(x faster than DNSMOS: the throughput ratio), with its 95 % bootstrap interval over the clips. Memory: how far the process's
 resident memory rises while the side is loaded and scores the warm-up clip. Where no default
 no-reference model ships, its row says so and DNSMOS is timed alone.
 """
@@ -27,10 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import tcdvoip_pairs  # noqa: E402
-from report import Section, add_output_arguments, emit, number  # noqa: E402
+from report import Section, add_output_arguments, emit, interval, number  # noqa: E402
 from timing import PeakMemory, Ratio, fix_threads, interleave  # noqa: E402
 
-COLUMNS = ["model or metric", "clips", "s per audio-s: median", "min", "IQR", "x faster than DNSMOS (IQR)",
+COLUMNS = ["model or metric", "clips", "s per audio-s: median", "min", "IQR", "x faster than DNSMOS (95 %)",
            "memory MB"]  # fmt: skip
 
 
@@ -72,14 +72,15 @@ def nr_section(clip_count: int, threads: int) -> Section:
             unavailable[label] = str(err).split(":")[0]
             continue
         sides[key], memory[key] = side, peak.growth_mb
-    stats = {key: value.per(seconds) for key, value in interleave(sides, clips).items()} if sides else {}
+    raw = interleave(sides, clips) if sides else {}
+    stats = {key: value.per(seconds) for key, value in raw.items()}
     section.data = {key: value.to_dict() for key, value in stats.items()}
     for key, value in stats.items():
         speedup = "1 (the baseline)" if key == "dnsmos" else "no DNSMOS to compare with"
         if key != "dnsmos" and "dnsmos" in stats:
-            ratio = Ratio.between(stats["dnsmos"], value)
+            ratio = Ratio.of_totals(raw["dnsmos"], raw[key])
             section.ratios[f"{key} x faster than DNSMOS ({len(clips)} clips)"] = ratio.value
-            speedup = f"{number(ratio.value)} ({number(ratio.q1)}-{number(ratio.q3)})"
+            speedup = interval(ratio)
         section.add(makers[key][0], len(clips), number(value.median), number(value.minimum),
                     f"{100 * value.spread:.0f} %", speedup, f"{memory[key]:.0f}")  # fmt: skip
     for label, reason in unavailable.items():

@@ -6,21 +6,23 @@ Clip length: one GenSVS pair (5 s, 44.1 kHz stereo) looped to each length and de
 scored as bench_fr_models.py scores a pair (nothing reused between runs) by the default model (v2), default-v1, ViSQOL (audio
 mode), PEAQ and DNSMOS (the test signal only), each up to its cap (CAPS: beyond it one run takes
 minutes, more than this benchmark's time). At each length L the metrics at L and the same metrics
-at the 10 s reference length run interleaved (A, B, ..., A', B', ...): 9 repetitions up to 30 s,
-7 up to 2 min, 5 beyond, after two warm-up runs at each length (discarded; shortest first, the
-process's resident memory sampled during the first). A repetition of a short run scores the clip as
+at the 10 s reference length run interleaved (A, B, ..., A', B', ...), at least 5 repetitions and
+more until every growth factor at L is known to +-4 % (95 %) or the length's time budget is spent
+(BUDGET), after two warm-up runs at each length (discarded; shortest first, the process's resident
+memory sampled during the first). A repetition of a short run scores the clip as
 many times as fill about 0.3 s (CALL_SECONDS, sized by the second warm-up run: at 1 s the default
 model takes 6 ms, and single calls that short moved its factors by 15-40 % between two runs of this
 benchmark). Per metric and length: seconds per audio-second (median) and the growth factor,
-seconds per audio-second at L over those at 10 s (ratio of the medians, quartiles of the paired
-ratios). Above 10 s a factor above 1 is cost growing faster than the length; below 10 s it is a
+seconds per audio-second at L over those at 10 s (the median of the per-repetition ratios, with its
+95 % interval). Above 10 s a factor above 1 is cost growing faster than the length; below 10 s it is a
 fixed cost per clip. Memory: how far resident memory rose during the first warm-up run.
 
 Corpus size: N pairs (the GenSVS pairs, repeated when N exceeds them) through the batch paths:
 `score_pairs` with the default model (`audioqual metric default`: decode, score, journal every
 row) and `extract_features` of the N test signals with the resemblyzer encoder (the default
 no-reference model's) into a fresh cache. At each N both run interleaved with the same at the
-smallest N; growth factor = seconds per item at N over seconds per item at the smallest N.
+smallest N, repeated as the lengths are (budget CORPUS_BUDGET per N); growth factor = seconds per
+item at N over seconds per item at the smallest N, the median of the per-repetition ratios.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fr_models import forget_shared_movs  # noqa: E402
 from devdata import decoded, gensvs_pairs  # noqa: E402
-from report import Section, add_output_arguments, emit, number  # noqa: E402
-from timing import MIN_REPETITIONS, PeakMemory, Ratio, calls_for, fix_threads, interleave  # noqa: E402
+from report import Section, add_output_arguments, emit, interval, number  # noqa: E402
+from timing import PeakMemory, Ratio, calls_for, fix_threads, interleave_until  # noqa: E402
 
 REFERENCE_SECONDS = 10.0
 CALL_SECONDS = 0.3  # a timed repetition of a short run repeats it to about this long
@@ -51,13 +53,21 @@ METRICS = {  # key -> (registry name, options, label)
 }
 CAPS = {"default": 600.0, "default-v1": 120.0, "visqol": 30.0, "peaq": 120.0, "dnsmos": 30.0}  # seconds of audio
 LENGTH_COLUMNS = ["metric", "clip s", "runs (x calls each)", "s per audio-s: median",
-                  f"growth vs {REFERENCE_SECONDS:g} s (IQR)", "memory MB"]  # fmt: skip
-CORPUS_COLUMNS = ["batch job", "items", "runs", "s per item: median", "growth vs smallest (IQR)"]
+                  f"growth vs {REFERENCE_SECONDS:g} s (95 %)", "memory MB"]  # fmt: skip
+CORPUS_COLUMNS = ["batch job", "items", "runs", "s per item: median", "growth vs smallest (95 %)"]
 
 
-def repetitions(size: float, short: float, long: float) -> int:
-    """9 repetitions up to `short`, 7 up to `long`, 5 beyond: with 2-3 runs two benchmark runs disagreed by 20-60 %."""
-    return 9 if size <= short else 7 if size <= long else MIN_REPETITIONS
+def budget_cap(seconds: float, cap: float | None) -> float:
+    """`seconds`, or `cap` when that is smaller (--budget: --quick's short runs)."""
+    return seconds if cap is None else min(seconds, cap)
+
+
+def budget(seconds: float, cap: float | None = None) -> float:
+    """Seconds of timed repetitions at one clip length (they stop earlier once precise), at most `cap`."""
+    return budget_cap(40.0 if seconds <= 30 else 100.0 if seconds <= 120 else 60.0, cap)
+
+
+CORPUS_BUDGET = 40.0
 
 
 def growth(stats: dict, key: str, size: float, base: float, section: Section, ratio_name: str, base_cell: str,
@@ -67,11 +77,11 @@ def growth(stats: dict, key: str, size: float, base: float, section: Section, ra
     `calls[key, size]` is how many times one timed repetition ran the job (1 when absent)."""
     calls = calls or {}
     per_unit = stats[key, size].per([size * calls.get((key, size), 1)] * stats[key, size].n)
-    ratio = Ratio.between(per_unit, stats[key, base].per([base * calls.get((key, base), 1)] * per_unit.n))
+    ratio = Ratio.paired(per_unit, stats[key, base].per([base * calls.get((key, base), 1)] * per_unit.n))
     if size == base:
         return per_unit, base_cell
     section.ratios[ratio_name] = ratio.value
-    return per_unit, f"{number(ratio.value)} ({number(ratio.q1)}-{number(ratio.q3)})"
+    return per_unit, interval(ratio)
 
 
 def looped_pair(seconds: float):
@@ -88,7 +98,7 @@ def looped_pair(seconds: float):
     return pair, audio, source
 
 
-def length_section(lengths: list[float], threads: int, keys: list[str]) -> Section:
+def length_section(lengths: list[float], threads: int, keys: list[str], cap: float | None = None) -> Section:
     from audioqual.metrics.pairs import Pair, PairAudio, score_one
     from audioqual.metrics.registry import create
 
@@ -143,7 +153,8 @@ def length_section(lengths: list[float], threads: int, keys: list[str]) -> Secti
         sides = {(key, seconds): side(key, seconds) for key in measured}
         if seconds != REFERENCE_SECONDS:
             sides.update({(key, REFERENCE_SECONDS): reference[key] for key in measured})
-        stats = interleave(sides, [None] * repetitions(seconds, 30.0, 120.0))
+        growths = [((key, seconds), (key, REFERENCE_SECONDS)) for key in measured if seconds != REFERENCE_SECONDS]
+        stats = interleave_until(sides, growths, budget=budget(seconds, cap))
         for key in measured:
             at_length, cell = growth(stats, key, seconds, REFERENCE_SECONDS, section,
                                      f"{key} at {seconds:g} s / at {REFERENCE_SECONDS:g} s", "1 (the reference length)",
@@ -159,7 +170,7 @@ def length_section(lengths: list[float], threads: int, keys: list[str]) -> Secti
     return section
 
 
-def corpus_section(sizes: list[int]) -> Section:
+def corpus_section(sizes: list[int], cap: float | None = None) -> Section:
     from audioqual.data.manifest import ManifestEntry
     from audioqual.features import FeatureCache, FeatureSpec, extract_features
     from audioqual.metrics.pairs import score_pairs
@@ -195,7 +206,8 @@ def corpus_section(sizes: list[int]) -> Section:
             run(None)  # warm-up
         for count in sorted(sizes):
             sides = dict(baseline) if count == smallest else {**jobs(count), **baseline}
-            stats = interleave(sides, [None] * repetitions(count, smallest, 4 * smallest))
+            growths = [((job, count), (job, smallest)) for job, size in sides if size == count and count != smallest]
+            stats = interleave_until(sides, growths, budget=budget_cap(CORPUS_BUDGET, cap))
             for job in ("metric default", f"extract {CORPUS_ENCODER}"):
                 per_item, cell = growth(stats, job, count, smallest, section, f"{job} at {count} / at {smallest} items",
                                         "1 (the smallest corpus)")
@@ -211,12 +223,13 @@ def main() -> int:
     parser.add_argument("--lengths", type=float, nargs="+", default=[1, 10, 30, 120, 600], help="clip seconds")
     parser.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
     parser.add_argument("--corpus", type=int, nargs="+", default=[10, 40, 160], help="corpus sizes (0: skip)")
+    parser.add_argument("--budget", type=float, help="cap on the seconds of timing per length and corpus size")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_threads(args.threads), flush=True)
-    sections = [length_section(args.lengths, args.threads, args.metrics)]
+    sections = [length_section(args.lengths, args.threads, args.metrics, args.budget)]
     if args.corpus != [0]:
-        sections.append(corpus_section(args.corpus))
+        sections.append(corpus_section(args.corpus, args.budget))
     emit(sections, args.json)
     return 0
 

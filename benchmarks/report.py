@@ -63,13 +63,18 @@ def number(value: float, digits: int = 3) -> str:
 
 
 def overhead(ratio) -> str:
-    """A wrapped/bare `Ratio` as an overhead cell; a negative one says why it is negative."""
-    cell = f"{100 * (ratio.value - 1):+.1f} % (IQR {100 * (ratio.q1 - 1):+.1f} to {100 * (ratio.q3 - 1):+.1f} %)"
+    """A wrapped/bare `Ratio` as an overhead cell with its 95 % interval; a negative one says why it is negative."""
+    cell = f"{100 * (ratio.value - 1):+.1f} % (95 % {100 * (ratio.low - 1):+.1f} to {100 * (ratio.high - 1):+.1f} %)"
     if ratio.value >= 1:
         return cell
-    if ratio.q3 >= 1:
-        return cell + ": below zero within the spread of the paired runs, i.e. no measurable overhead"
+    if ratio.high >= 1:
+        return cell + ": below zero within the 95 % interval of the paired runs, i.e. no measurable overhead"
     return cell + ": faster than its bare baseline in most runs, unexplained (check that both do the same work)"
+
+
+def interval(ratio) -> str:
+    """A `Ratio` as 'value (95 % low-high)'."""
+    return f"{number(ratio.value)} (95 % {number(ratio.low)}-{number(ratio.high)})"
 
 
 def write_sections(path: Path, sections: list[Section], header: dict[str, Any] | None = None) -> Path:

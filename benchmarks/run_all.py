@@ -32,14 +32,15 @@ from timing import fix_threads, machine  # noqa: E402
 
 # section group -> (script, arguments of a full run, arguments of --quick)
 PLAN = {
-    "fr": ("bench_fr_models.py", ["--pairs", "60", "--slow-pairs", "8"], ["--pairs", "8", "--slow-pairs", "0"]),
+    "fr": ("bench_fr_models.py", ["--pairs", "60", "--slow-pairs", "6"], ["--pairs", "8", "--slow-pairs", "0"]),
     "nr": ("bench_nr.py", ["--clips", "50"], ["--clips", "3"]),
-    "deepaq": ("bench_default_model.py", ["--references", "2"], ["--references", "1", "--per-reference", "2"]),
-    "extract": ("bench_extract.py", [], ["--backbones", "resemblyzer", "musicnn", "dnsmos"]),
+    "deepaq": ("bench_default_model.py", ["--references", "2"],
+               ["--references", "1", "--per-reference", "2", "--budget", "2"]),
+    "extract": ("bench_extract.py", [], ["--backbones", "resemblyzer", "musicnn", "dnsmos", "--budget", "2"]),
     "startup": ("bench_startup.py", [], ["--help-of", "compare", "--jobs", "compare (default model)",
                                          "score (default no-reference model)"]),
     "scaling": ("bench_scaling.py", [], ["--lengths", "1", "10", "--metrics", "default", "peaq",
-                                         "--corpus", "10", "20"]),
+                                         "--corpus", "10", "20", "--budget", "2"]),
 }
 QUICK_WARNING = "--quick: few pairs, clips and lengths; these figures are indicative only"
 

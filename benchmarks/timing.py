@@ -2,11 +2,16 @@
 
 A figure is never one run. `interleave` first runs the warm-up items (discarded), then each timed
 item once per side, the sides alternating within an item (A, B, A, B, ...), so whatever load the
-machine carries hits every side alike. `Stats` summarises one side's samples (minimum, median,
-quartiles); `Ratio` two sides' paired samples (the ratio of their medians, and the quartiles of the
-per-item ratios as its spread). `repetitions_for` gives short timings more repetitions.
-`PeakMemory` records the resident memory a block of code reaches; `run_fresh` times a command in a
-new process and reads that process's own peak resident memory.
+machine carries hits every side alike. `interleave_until` repeats the same work so, until each ratio
+it is asked for is known to +-`PRECISION` (95 % interval) or its time budget is spent: on a machine
+whose speed drifts by 20-30 % within seconds, a fixed 5 repetitions left ratios 10-18 % apart between
+two runs. `Stats` summarises one side's samples (minimum, median, quartiles); `Ratio` two sides'
+paired samples: the median of the per-repetition ratios (the same work repeated; each ratio is taken
+between neighbours in time, so drift cancels) or the ratio of the totals (different items: the
+throughput ratio), each with the quartiles of the paired ratios and a 95 % interval.
+`calls_for` sizes how often a short call repeats inside one timing. `PeakMemory` records the
+resident memory a block of code reaches; `run_fresh` times a command in a new process and reads
+that process's own peak resident memory.
 """
 
 from __future__ import annotations
@@ -104,28 +109,76 @@ class Stats:
                 "max": max(self.samples), "samples": list(self.samples)}  # fmt: skip
 
 
+CONFIDENCE = 0.95
+PRECISION = 0.04  # relative half-width of a ratio's 95 % interval that interleave_until repeats for
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Distribution-free interval of the median from order statistics: [x_(k), x_(n+1-k)].
+
+    k is the largest rank whose interval covers the median with at least `confidence`
+    (coverage 1 - 2 P(Binomial(n, 1/2) < k)); below 6 values even [min, max] covers less, and is returned.
+    """
+    from scipy.stats import binom
+
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        raise ValueError("no values")
+    k = 1
+    while k < n // 2 + 1 and 2 * binom.cdf(k, n, 0.5) <= 1 - confidence:
+        k += 1
+    return float(ordered[k - 1]), float(ordered[n - k])
+
+
 @dataclass(frozen=True)
 class Ratio:
-    """numerator / denominator of two sides timed on the same items: the ratio of medians, per-item quartiles."""
+    """numerator / denominator of two sides timed together: the value, per-item quartiles and a 95 % interval."""
 
     value: float
     q1: float
     q3: float
     n: int
+    low: float
+    high: float
 
-    @classmethod
-    def between(cls, numerator: Stats, denominator: Stats) -> Ratio:
+    @staticmethod
+    def _paired(numerator: Stats, denominator: Stats) -> np.ndarray:
         if numerator.n != denominator.n:
             raise ValueError(f"unpaired samples: {numerator.n} against {denominator.n}")
-        paired = [a / b for a, b in zip(numerator.samples, denominator.samples)]
-        low, high = np.percentile(paired, [25, 75])
-        return cls(numerator.median / denominator.median, float(low), float(high), numerator.n)
+        return np.asarray(numerator.samples) / np.asarray(denominator.samples)
+
+    @classmethod
+    def paired(cls, numerator: Stats, denominator: Stats) -> Ratio:
+        """The same work repeated: the median of the per-repetition ratios, its order-statistic interval."""
+        ratios = cls._paired(numerator, denominator)
+        low, high = np.percentile(ratios, [25, 75])
+        return cls(float(np.median(ratios)), float(low), float(high), len(ratios), *median_interval(ratios))
+
+    @classmethod
+    def of_totals(cls, numerator: Stats, denominator: Stats) -> Ratio:
+        """Different items: total over total (throughput), its percentile-bootstrap interval over the items."""
+        ratios = cls._paired(numerator, denominator)
+        top, bottom = np.asarray(numerator.samples), np.asarray(denominator.samples)
+        draws = np.random.default_rng(0).integers(0, len(ratios), size=(BOOTSTRAP_RESAMPLES, len(ratios)))
+        resampled = top[draws].sum(axis=1) / bottom[draws].sum(axis=1)
+        alpha = (1 - CONFIDENCE) / 2
+        low, high = np.percentile(ratios, [25, 75])
+        interval = np.quantile(resampled, [alpha, 1 - alpha])
+        return cls(float(top.sum() / bottom.sum()), float(low), float(high), len(ratios), *map(float, interval))
+
+    @property
+    def precision(self) -> float:
+        """Half the 95 % interval's width relative to the value."""
+        return (self.high - self.low) / (2 * abs(self.value)) if self.value else math.inf
 
     def describe(self, digits: int = 3) -> str:
-        return f"{self.value:.{digits}g} (IQR {self.q1:.{digits}g}-{self.q3:.{digits}g}, n={self.n})"
+        return (f"{self.value:.{digits}g} (95 % {self.low:.{digits}g}-{self.high:.{digits}g}, "
+                f"IQR {self.q1:.{digits}g}-{self.q3:.{digits}g}, n={self.n})")
 
     def to_dict(self) -> dict[str, float]:
-        return {"value": self.value, "q1": self.q1, "q3": self.q3, "n": self.n}
+        return {"value": self.value, "q1": self.q1, "q3": self.q3, "n": self.n, "low": self.low, "high": self.high}
 
 
 def interleave(sides: Mapping[str, Callable[[Item], Any]], items: Sequence[Item],
@@ -136,23 +189,44 @@ def interleave(sides: Mapping[str, Callable[[Item], Any]], items: Sequence[Item]
             run(item)
     times: dict[str, list[float]] = {name: [] for name in sides}
     for item in items:
-        for name, run in sides.items():
-            start = time.perf_counter()
-            run(item)
-            times[name].append(time.perf_counter() - start)
+        _time_once(sides, item, times)
+    return {name: Stats.of(values) for name, values in times.items()}
+
+
+def _time_once(sides: Mapping[str, Callable[[Item], Any]], item: Item, times: dict[str, list[float]]) -> None:
+    for name, run in sides.items():
+        start = time.perf_counter()
+        run(item)
+        times[name].append(time.perf_counter() - start)
+
+
+def interleave_until(sides: Mapping[Any, Callable[[None], Any]], ratios: Sequence[tuple[Any, Any]], *,
+                     budget: float, minimum: int = MIN_REPETITIONS, maximum: int = 200,
+                     precision: float = PRECISION, warmup: int = 0) -> dict[Any, Stats]:
+    """Repeat the same work, sides interleaved, until every (numerator, denominator) in `ratios` has a
+    `Ratio.paired` interval within +-`precision`, or `budget` seconds have gone by (at least `minimum`,
+    at most `maximum` repetitions). The returned samples tell what was reached: `Ratio.paired(...).precision`.
+    """
+    for _ in range(warmup):
+        for run in sides.values():
+            run(None)
+    times: dict[Any, list[float]] = {name: [] for name in sides}
+    started = time.perf_counter()
+    for done in range(1, maximum + 1):
+        _time_once(sides, None, times)
+        if done < minimum:
+            continue
+        stats = {name: Stats.of(values) for name, values in times.items()}
+        if all(Ratio.paired(stats[a], stats[b]).precision <= precision for a, b in ratios):
+            break
+        if time.perf_counter() - started >= budget:
+            break
     return {name: Stats.of(values) for name, values in times.items()}
 
 
 def repeat(run: Callable[[], Any], repetitions: int = MIN_REPETITIONS, warmup: int = 1) -> Stats:
     """`run()` timed `repetitions` times after `warmup` discarded runs."""
     return interleave({"run": lambda _: run()}, [None] * repetitions, [None] * warmup)["run"]
-
-
-def repetitions_for(seconds: float, budget: float = 2.0, minimum: int = MIN_REPETITIONS, maximum: int = 50) -> int:
-    """How often to repeat a run of about `seconds`: enough to fill `budget` seconds, within [minimum, maximum]."""
-    if seconds <= 0:
-        return maximum
-    return int(min(maximum, max(minimum, math.ceil(budget / seconds))))
 
 
 def calls_for(seconds: float, target: float) -> int:

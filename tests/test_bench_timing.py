@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,21 +44,57 @@ def test_stats_match_numpy():
         timing.Stats.of([])
 
 
-def test_ratio_is_the_ratio_of_medians_with_paired_quartiles():
+def test_paired_ratio_is_the_median_of_per_repetition_ratios_with_an_order_statistic_interval():
     numerator = timing.Stats.of([2.0, 4.0, 6.0, 8.0, 10.0])
     denominator = timing.Stats.of([1.0, 1.0, 2.0, 2.0, 2.0])
-    ratio = timing.Ratio.between(numerator, denominator)
-    assert ratio.value == pytest.approx(6.0 / 2.0)
+    ratio = timing.Ratio.paired(numerator, denominator)
     paired = [2.0, 4.0, 3.0, 4.0, 5.0]
+    assert ratio.value == pytest.approx(np.median(paired))  # not 6 / 2, the ratio of the medians
     assert (ratio.q1, ratio.q3) == pytest.approx(tuple(np.percentile(paired, [25, 75])))
+    assert (ratio.low, ratio.high) == (2.0, 5.0)  # five values: no narrower interval reaches 95 %
     with pytest.raises(ValueError):
-        timing.Ratio.between(numerator, timing.Stats.of([1.0]))
+        timing.Ratio.paired(numerator, timing.Stats.of([1.0]))
 
 
-def test_short_runs_get_more_repetitions():
-    assert timing.repetitions_for(10.0) == timing.MIN_REPETITIONS
-    assert timing.repetitions_for(0.1, budget=2.0) == 20
-    assert timing.repetitions_for(1e-6) == 50
+def test_median_interval_matches_the_binomial_table_and_its_coverage():
+    values = [float(v) for v in range(1, 21)]
+    assert timing.median_interval(values) == (6.0, 15.0)  # n = 20: ranks 6 and 15 (textbook table)
+    assert timing.median_interval(values[:6]) == (1.0, 6.0)
+    rng = np.random.default_rng(1)
+    covered = 0
+    for _ in range(2000):  # the interval covers the true median (0 for a standard normal) at least 95 % of the time
+        low, high = timing.median_interval(rng.standard_normal(25))
+        covered += low <= 0.0 <= high
+    assert 0.94 <= covered / 2000 <= 0.995
+
+
+def test_ratio_of_totals_is_throughput_with_a_bootstrap_interval_around_it():
+    numerator = timing.Stats.of([2.0, 4.0, 6.0, 8.0, 10.0])
+    denominator = timing.Stats.of([1.0, 1.0, 2.0, 2.0, 2.0])
+    ratio = timing.Ratio.of_totals(numerator, denominator)
+    assert ratio.value == pytest.approx(30.0 / 8.0)
+    assert ratio.low <= ratio.value <= ratio.high
+    assert min(2.0, 4.0, 3.0, 5.0) <= ratio.low and ratio.high <= 5.0  # within the range of the per-item ratios
+    equal = timing.Ratio.of_totals(timing.Stats.of([3.0, 6.0, 9.0]), timing.Stats.of([1.0, 2.0, 3.0]))
+    assert (equal.low, equal.value, equal.high) == pytest.approx((3.0, 3.0, 3.0))
+    assert equal.precision == pytest.approx(0.0)
+
+
+def test_interleave_until_stops_once_the_ratio_is_precise_and_at_the_budget_otherwise():
+    steady = {"a": lambda _: None, "b": lambda _: None}
+    stats = timing.interleave_until(steady, [("a", "b")], budget=60.0, minimum=6, precision=10.0)
+    assert stats["a"].n == 6  # a loose precision is met as soon as the minimum is reached
+
+    def noisy(rng=np.random.default_rng(0)):
+        return lambda _: time.sleep(float(rng.uniform(0.0, 0.002)))
+
+    stats = timing.interleave_until({"a": noisy(), "b": noisy()}, [("a", "b")], budget=0.2, minimum=5,
+                                    precision=1e-6, maximum=10_000)  # fmt: skip
+    assert 5 < stats["a"].n == stats["b"].n < 10_000  # an unreachable precision stops at the budget
+    calls = []
+    timing.interleave_until({"a": lambda _: calls.append("a"), "b": lambda _: calls.append("b")}, [("a", "b")],
+                            budget=60.0, minimum=3, maximum=3, warmup=1)  # fmt: skip
+    assert calls == ["a", "b"] * 4  # one warm-up round, then three alternating repetitions
 
 
 def test_short_calls_are_repeated_to_fill_a_timing():
@@ -123,6 +160,7 @@ def test_section_round_trips_through_json(tmp_path):
 
 
 def test_a_negative_overhead_says_why():
-    assert report.overhead(timing.Ratio(1.05, 1.02, 1.08, 5)) == "+5.0 % (IQR +2.0 to +8.0 %)"
-    assert "within the spread" in report.overhead(timing.Ratio(0.99, 0.97, 1.01, 5))
-    assert "unexplained" in report.overhead(timing.Ratio(0.9, 0.88, 0.95, 5))
+    assert report.overhead(timing.Ratio(1.05, 1.03, 1.07, 9, 1.02, 1.08)) == "+5.0 % (95 % +2.0 to +8.0 %)"
+    assert "within the 95 % interval" in report.overhead(timing.Ratio(0.99, 0.98, 1.0, 9, 0.97, 1.01))
+    assert "unexplained" in report.overhead(timing.Ratio(0.9, 0.89, 0.92, 9, 0.88, 0.95))
+    assert report.interval(timing.Ratio(2.5, 2.4, 2.6, 9, 2.25, 2.75)) == "2.5 (95 % 2.25-2.75)"
