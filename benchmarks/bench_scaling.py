@@ -5,11 +5,12 @@
 Clip length: one GenSVS pair (5 s, 44.1 kHz stereo) looped to each length and decoded beforehand,
 scored as bench_fr_models.py scores a pair (nothing reused between runs) by the default model (v2), default-v1, ViSQOL (audio
 mode), PEAQ and DNSMOS (the test signal only), each up to its cap (CAPS: beyond it one run takes
-minutes, more than this benchmark's time). At each length L the metrics at L and the same metrics
-at the 10 s reference length run interleaved (A, B, ..., A', B', ...), at least 5 repetitions and
-more until every growth factor at L is known to +-4 % (95 %) or the length's time budget is spent
-(BUDGET), after two warm-up runs at each length (discarded; shortest first, the process's resident
-memory sampled during the first). A repetition of a short run scores the clip as
+minutes, more than this benchmark's time). At each length L, one metric at a time, its run at L
+and its run at the 10 s reference length alternate (A, A', A, A', ...; with all metrics in one
+round, 4 others ran between A and A' and growth factors moved by 14-56 % between two runs): at
+least 5 repetitions and more until the growth factor is known to +-4 % (95 %) or its time budget
+is spent (`budget`), after two warm-up runs at each length (discarded; shortest first, the
+process's resident memory sampled during the first). A repetition of a short run scores the clip as
 many times as fill about 0.3 s (CALL_SECONDS, sized by the second warm-up run: at 1 s the default
 model takes 6 ms, and single calls that short moved its factors by 15-40 % between two runs of this
 benchmark). Per metric and length: seconds per audio-second (median) and the growth factor,
@@ -20,9 +21,9 @@ fixed cost per clip. Memory: how far resident memory rose during the first warm-
 Corpus size: N pairs (the GenSVS pairs, repeated when N exceeds them) through the batch paths:
 `score_pairs` with the default model (`audioqual metric default`: decode, score, journal every
 row) and `extract_features` of the N test signals with the resemblyzer encoder (the default
-no-reference model's) into a fresh cache. At each N both run interleaved with the same at the
-smallest N, repeated as the lengths are (budget CORPUS_BUDGET per N); growth factor = seconds per
-item at N over seconds per item at the smallest N, the median of the per-repetition ratios.
+no-reference model's) into a fresh cache. At each N each job alternates with the same job at the
+smallest N, repeated as the lengths are (budget CORPUS_BUDGET); growth factor = seconds per item at
+N over seconds per item at the smallest N, the median of the per-repetition ratios.
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ def budget_cap(seconds: float, cap: float | None) -> float:
 
 
 def budget(seconds: float, cap: float | None = None) -> float:
-    """Seconds of timed repetitions at one clip length (they stop earlier once precise), at most `cap`."""
-    return budget_cap(40.0 if seconds <= 30 else 100.0 if seconds <= 120 else 60.0, cap)
+    """Seconds of timed repetitions of one metric at one clip length (fewer once precise), at most `cap`."""
+    return budget_cap(20.0 if seconds <= 30 else 40.0 if seconds <= 120 else 60.0, cap)
 
 
-CORPUS_BUDGET = 40.0
+CORPUS_BUDGET = 25.0
 
 
 def growth(stats: dict, key: str, size: float, base: float, section: Section, ratio_name: str, base_cell: str,
@@ -149,20 +150,22 @@ def length_section(lengths: list[float], threads: int, keys: list[str], cap: flo
     rows = {}
     reference = {key: side(key, REFERENCE_SECONDS) for key in keys}
     for seconds in all_lengths:
-        measured = [key for key in keys if seconds <= CAPS[key]]
-        sides = {(key, seconds): side(key, seconds) for key in measured}
-        if seconds != REFERENCE_SECONDS:
-            sides.update({(key, REFERENCE_SECONDS): reference[key] for key in measured})
-        growths = [((key, seconds), (key, REFERENCE_SECONDS)) for key in measured if seconds != REFERENCE_SECONDS]
-        stats = interleave_until(sides, growths, budget=budget(seconds, cap))
-        for key in measured:
+        for key in [key for key in keys if seconds <= CAPS[key]]:
+            sides = {(key, seconds): side(key, seconds)}  # this metric alone: nothing else runs between its pair
+            growths = []
+            if seconds != REFERENCE_SECONDS:
+                sides[key, REFERENCE_SECONDS] = reference[key]
+                growths = [((key, seconds), (key, REFERENCE_SECONDS))]
+            stats = interleave_until(sides, growths, budget=budget(seconds, cap))
             at_length, cell = growth(stats, key, seconds, REFERENCE_SECONDS, section,
                                      f"{key} at {seconds:g} s / at {REFERENCE_SECONDS:g} s", "1 (the reference length)",
                                      calls)
             runs = at_length.n if calls[key, seconds] == 1 else f"{at_length.n} x {calls[key, seconds]}"
             rows[list(METRICS).index(key), seconds] = (METRICS[key][2], f"{seconds:g}", runs,
                                                        number(at_length.median), cell, f"{memory[key, seconds]:.0f}")
-            section.data[f"{key} {seconds:g}"] = at_length.to_dict()
+            for (name, length), value in stats.items():  # the 10 s runs beside each length are kept apart
+                label = f"{name} {length:g}" + (f" beside {seconds:g}" if length != seconds else "")
+                section.data[label] = value.to_dict()
         inputs.pop(seconds, None)  # long clips take hundreds of MB
     for place in sorted(rows):
         section.add(*rows[place])
@@ -205,10 +208,13 @@ def corpus_section(sizes: list[int], cap: float | None = None) -> Section:
         for run in baseline.values():
             run(None)  # warm-up
         for count in sorted(sizes):
-            sides = dict(baseline) if count == smallest else {**jobs(count), **baseline}
-            growths = [((job, count), (job, smallest)) for job, size in sides if size == count and count != smallest]
-            stats = interleave_until(sides, growths, budget=budget_cap(CORPUS_BUDGET, cap))
             for job in ("metric default", f"extract {CORPUS_ENCODER}"):
+                sides = {(job, count): jobs(count)[job, count] if count != smallest else baseline[job, count]}
+                growths = []
+                if count != smallest:
+                    sides[job, smallest] = baseline[job, smallest]
+                    growths = [((job, count), (job, smallest))]
+                stats = interleave_until(sides, growths, budget=budget_cap(CORPUS_BUDGET, cap))
                 per_item, cell = growth(stats, job, count, smallest, section, f"{job} at {count} / at {smallest} items",
                                         "1 (the smallest corpus)")
                 section.add(job, count, per_item.n, number(per_item.median), cell)
