@@ -101,7 +101,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--references", type=int, default=2, help="reference groups of 5 GenSVS pairs each")
     parser.add_argument("--per-reference", type=int, default=5, help="pairs of each reference (GenSVS has 5)")
-    parser.add_argument("--budget", type=float, default=40.0, help="no pass is added after this many seconds of timing (at least 5 passes)")
+    parser.add_argument("--budget", type=float, default=40.0,
+                        help="no pass is added after this many seconds of timing (at least 5 passes)")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_threads(args.threads), flush=True)

@@ -1,6 +1,6 @@
 """Full-reference speed on real pairs, like for like: every shipped model and registered metric against ViSQOL.
 
-  python benchmarks/bench_fr_models.py [--pairs 60] [--slow-pairs 5] [--threads 2] [--json OUT]
+  python benchmarks/bench_fr_models.py [--pairs 60] [--passes 3] [--slow-pairs 6] [--threads 2] [--json OUT]
 
 Pairs: the GenSVS development set (5 s, 44.1 kHz stereo), decoded once before any timing. Every
 side scores the same pairs the way `audioqual metric` scores one pair (`score_one`: downmix and
@@ -9,14 +9,16 @@ CDPAM's embedding cache is off, DeePAQ (default-v1) embeds both signals of every
 reference cache saves is bench_default_model.py's own line), and PEAQ and the 2f-model each
 compute the MOVs they share (what sharing saves is its own line). Each pair is one repetition: after
 one warm-up call per side (discarded), the sides run interleaved on each pair (A, B, C, A, B, C
-...). Per side: seconds per audio-second of the test signal (median and minimum over the pairs,
-IQR relative to the median) and ViSQOL's time over its own (x faster than ViSQOL) as the ratio of
-the total times over the same pairs (the throughput ratio; the ratio of the medians of different
-pairs moved by up to 17 % between two runs, the totals by up to 7 %), with its 95 % bootstrap
-interval over the pairs. HAAQI and CDPAM take seconds per pair, so they run on the first
---slow-pairs pairs only, interleaved with ViSQOL on those same pairs; there ViSQOL scores each pair
-as many times as fill the slow sides' mean time per pair (sized on a warm call; its time per call
-is kept), so that both sides of the ratio span the same stretch of the machine's drifting speed.
+...), and over all pairs --passes times, the order of the sides reversed on every other pass (which
+side runs after which changes its time). Per side: seconds per audio-second of the test signal
+(median and minimum over the pair timings, IQR relative to the median) and ViSQOL's time over its
+own (x faster than ViSQOL) as the ratio of the total times over the same pairs (the throughput
+ratio; the ratio of the medians of different pairs moved by up to 17 % between two runs, one pass
+of totals in one order by up to 13 %), with its 95 % bootstrap interval over the pair timings.
+HAAQI and CDPAM take seconds per pair, so they run on the first --slow-pairs pairs only, once,
+interleaved with ViSQOL on those same pairs; there ViSQOL scores each pair as many times as fill
+the slow sides' mean time per pair (sized on a warm call; its time per call is kept), so that both
+sides of the ratio span the same stretch of the machine's drifting speed.
 Memory: how far the process's resident memory rises while the metric is built and scores its
 first pair.
 """
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import decoded, gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, interval, number  # noqa: E402
-from timing import PeakMemory, Ratio, calls_for, fix_threads, interleave  # noqa: E402
+from timing import PeakMemory, Ratio, Stats, calls_for, fix_threads, interleave  # noqa: E402
 
 BASELINE = "visqol"
 
@@ -112,6 +114,20 @@ def build(sides: dict[str, Side], audio: dict, first_pair) -> tuple[dict, dict[s
     return scorers, memory, unavailable
 
 
+def interleave_passes(sides: dict, pairs: list, passes: int) -> dict[str, Stats]:
+    """`interleave` over the pairs `passes` times, the order of the sides reversed on every other pass.
+
+    Which side follows which changes its time (a torch side leaves OpenMP threads spinning on the
+    other core for a while); with one pass in one order, two runs put default-v1 and ViSQOL speech
+    mode 12-13 % apart. Samples are concatenated pass after pass."""
+    samples: dict[str, list[float]] = {key: [] for key in sides}
+    for number_ in range(passes):
+        order = list(sides) if number_ % 2 == 0 else list(reversed(sides))
+        for key, value in interleave({key: sides[key] for key in order}, pairs).items():
+            samples[key].extend(value.samples)
+    return {key: Stats.of(values) for key, values in samples.items()}
+
+
 def balanced_calls(sides: dict, pair) -> int:
     """How often the baseline scores a pair so that its timing lasts as long as the other sides' mean (warm calls)."""
     took = {}
@@ -123,7 +139,7 @@ def balanced_calls(sides: dict, pair) -> int:
     return calls_for(took[BASELINE], sum(others) / len(others)) if others else 1
 
 
-def fr_section(pair_count: int, slow_count: int) -> Section:
+def fr_section(pair_count: int, slow_count: int, passes: int = 3) -> Section:
     started = time.perf_counter()
     pairs, source = gensvs_pairs(max(pair_count, slow_count))
     audio = {path: decoded(path) for pair in pairs for path in (pair.reference, pair.test)}
@@ -132,13 +148,13 @@ def fr_section(pair_count: int, slow_count: int) -> Section:
         "fr", f"Full-reference models and metrics against ViSQOL ({len(pairs[:pair_count])} pairs of {source})",
         __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(), COLUMNS,
     )
-    groups = [(SIDES, pairs[:pair_count])]
+    groups = [(SIDES, pairs[:pair_count], passes)]
     if slow_count > 0:
-        groups.append(({BASELINE: SIDES[BASELINE], **SLOW_SIDES}, pairs[:slow_count]))
+        groups.append(({BASELINE: SIDES[BASELINE], **SLOW_SIDES}, pairs[:slow_count], 1))
     else:
         section.notes.append(f"{', '.join(side.label for side in SLOW_SIDES.values())}: not run (--slow-pairs 0)")
     built, memory = {}, {}
-    for sides, timed in groups:
+    for sides, timed, group_passes in groups:
         todo = {key: value for key, value in sides.items() if key not in built}
         scorers, rises, unavailable = build(todo, audio, pairs[0])
         built.update(scorers)
@@ -151,10 +167,10 @@ def fr_section(pair_count: int, slow_count: int) -> Section:
             baseline_calls = balanced_calls(timed_sides, pairs[0])
             once = timed_sides[BASELINE]
             timed_sides[BASELINE] = lambda pair: [once(pair) for _ in range(baseline_calls)]
-        stats = interleave(timed_sides, timed)
+        stats = interleave_passes(timed_sides, timed, group_passes)
         if BASELINE in stats:
             stats[BASELINE] = stats[BASELINE].per([baseline_calls] * stats[BASELINE].n)
-        sizes = seconds[: len(timed)]
+        sizes = seconds[: len(timed)] * group_passes
         per_second = {key: value.per(sizes) for key, value in stats.items()}
         section.data[f"{len(timed)} pairs"] = {key: value.to_dict() for key, value in per_second.items()}
         for key, value in per_second.items():
@@ -167,6 +183,10 @@ def fr_section(pair_count: int, slow_count: int) -> Section:
                 section.ratios[f"{key} x faster than ViSQOL ({len(timed)} pairs)"] = ratio.value
             section.add(sides[key].label, len(timed), number(value.median), number(value.minimum),
                         f"{100 * value.spread:.0f} %", speedup, f"{memory[key]:.0f}")
+        if group_passes > 1:
+            section.notes.append(f"The {len(timed)} pairs were timed in {group_passes} passes "
+                                 f"({len(timed) * group_passes} timings per side), the sides in reverse order "
+                                 "on every other pass.")
         if baseline_calls > 1:
             section.notes.append(f"On the {len(timed)} pairs of {', '.join(k for k in stats if k != BASELINE)}, "
                                  f"ViSQOL scored each pair {baseline_calls} times per timing (its time per call kept).")
@@ -177,11 +197,12 @@ def fr_section(pair_count: int, slow_count: int) -> Section:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=60, help="GenSVS pairs for the main metrics (60 exist)")
-    parser.add_argument("--slow-pairs", type=int, default=5, help="pairs for HAAQI and CDPAM (0: skip them)")
+    parser.add_argument("--passes", type=int, default=3, help="passes over the --pairs pairs (sides reversed on each)")
+    parser.add_argument("--slow-pairs", type=int, default=6, help="pairs for HAAQI and CDPAM (0: skip them)")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_threads(args.threads), flush=True)
-    emit([fr_section(args.pairs, args.slow_pairs)], args.json)
+    emit([fr_section(args.pairs, args.slow_pairs, args.passes)], args.json)
     return 0
 
 

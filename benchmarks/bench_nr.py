@@ -9,10 +9,10 @@ through `audioqual.score(path)` (what `audioqual score` runs without --model) wi
 feature cache, so that it computes its features as DNSMOS computes its own. Each clip is one
 repetition, after one warm-up clip that is not among the timed ones (no cache can serve a timed
 clip); the sides run interleaved per clip. Per side: seconds per audio-second (median, minimum,
-IQR relative to the median); the ratio is DNSMOS's total time over the model's on the same clips
-(x faster than DNSMOS: the throughput ratio), with its 95 % bootstrap interval over the clips. Memory: how far the process's
-resident memory rises while the side is loaded and scores the warm-up clip. Where no default
-no-reference model ships, its row says so and DNSMOS is timed alone.
+IQR relative to the median); the ratio is DNSMOS's total time over the model's on the same clips (x
+faster than DNSMOS: the throughput ratio), with its 95 % bootstrap interval over the clips. Memory:
+how far the process's resident memory rises while the side is loaded and scores the warm-up clip.
+Where no default no-reference model ships, its row says so and DNSMOS is timed alone.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ Clip length: one GenSVS pair (5 s, 44.1 kHz stereo) looped to each length and de
 scored as bench_fr_models.py scores a pair (nothing reused between runs) by the default model (v2), default-v1, ViSQOL (audio
 mode), PEAQ and DNSMOS (the test signal only), each up to its cap (CAPS: beyond it one run takes
 minutes, more than this benchmark's time). At each length L, one metric at a time, its run at L
-and its run at the 10 s reference length alternate (A, A', A, A', ...; with all metrics in one
-round, 4 others ran between A and A' and growth factors moved by 14-56 % between two runs): at
+and its run at the 10 s reference length alternate, the order reversed every other repetition (A,
+A', A', A, ...: with all metrics in one round, 4 others ran between A and A' and growth factors moved
+by 14-56 % between two runs; in one fixed order, default-v1's 10 s run right after its 120 s run
+took 0.43 s in one run and 0.55 s in another, its growth factors 12-28 % apart): at
 least 5 repetitions and more until the growth factor is known to +-4 % (95 %) or its time budget
 is spent (`budget`), after two warm-up runs at each length (discarded; shortest first, the
 process's resident memory sampled during the first). A repetition of a short run scores the clip as
@@ -156,7 +158,7 @@ def length_section(lengths: list[float], threads: int, keys: list[str], cap: flo
             if seconds != REFERENCE_SECONDS:
                 sides[key, REFERENCE_SECONDS] = reference[key]
                 growths = [((key, seconds), (key, REFERENCE_SECONDS))]
-            stats = interleave_until(sides, growths, budget=budget(seconds, cap))
+            stats = interleave_until(sides, growths, budget=budget(seconds, cap), alternate=True)
             at_length, cell = growth(stats, key, seconds, REFERENCE_SECONDS, section,
                                      f"{key} at {seconds:g} s / at {REFERENCE_SECONDS:g} s", "1 (the reference length)",
                                      calls)
@@ -214,7 +216,7 @@ def corpus_section(sizes: list[int], cap: float | None = None) -> Section:
                 if count != smallest:
                     sides[job, smallest] = baseline[job, smallest]
                     growths = [((job, count), (job, smallest))]
-                stats = interleave_until(sides, growths, budget=budget_cap(CORPUS_BUDGET, cap))
+                stats = interleave_until(sides, growths, budget=budget_cap(CORPUS_BUDGET, cap), alternate=True)
                 per_item, cell = growth(stats, job, count, smallest, section, f"{job} at {count} / at {smallest} items",
                                         "1 (the smallest corpus)")
                 section.add(job, count, per_item.n, number(per_item.median), cell)

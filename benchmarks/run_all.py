@@ -32,7 +32,8 @@ from timing import fix_threads, machine  # noqa: E402
 
 # section group -> (script, arguments of a full run, arguments of --quick)
 PLAN = {
-    "fr": ("bench_fr_models.py", ["--pairs", "60", "--slow-pairs", "6"], ["--pairs", "8", "--slow-pairs", "0"]),
+    "fr": ("bench_fr_models.py", ["--pairs", "60", "--passes", "3", "--slow-pairs", "6"],
+           ["--pairs", "8", "--passes", "1", "--slow-pairs", "0"]),
     "nr": ("bench_nr.py", ["--clips", "50"], ["--clips", "3"]),
     "deepaq": ("bench_default_model.py", ["--references", "2"],
                ["--references", "1", "--per-reference", "2", "--budget", "2"]),

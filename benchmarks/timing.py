@@ -202,18 +202,22 @@ def _time_once(sides: Mapping[str, Callable[[Item], Any]], item: Item, times: di
 
 def interleave_until(sides: Mapping[Any, Callable[[None], Any]], ratios: Sequence[tuple[Any, Any]], *,
                      budget: float, minimum: int = MIN_REPETITIONS, maximum: int = 200,
-                     precision: float = PRECISION, warmup: int = 0) -> dict[Any, Stats]:
+                     precision: float = PRECISION, warmup: int = 0, alternate: bool = False) -> dict[Any, Stats]:
     """Repeat the same work, sides interleaved, until every (numerator, denominator) in `ratios` has a
     `Ratio.paired` interval within +-`precision`, or `budget` seconds have gone by (at least `minimum`,
     at most `maximum` repetitions). The returned samples tell what was reached: `Ratio.paired(...).precision`.
+    `alternate` reverses the order of the sides on every other repetition (A, B, B, A, A, B, ...), so
+    that each side runs after the other as often: a short run right after a long one can pay for the
+    memory the long one freed, by an amount that differs from process to process.
     """
     for _ in range(warmup):
         for run in sides.values():
             run(None)
     times: dict[Any, list[float]] = {name: [] for name in sides}
     started = time.perf_counter()
+    backwards = dict(reversed(list(sides.items())))
     for done in range(1, maximum + 1):
-        _time_once(sides, None, times)
+        _time_once(backwards if alternate and done % 2 == 0 else sides, None, times)
         if done < minimum:
             continue
         stats = {name: Stats.of(values) for name, values in times.items()}

@@ -95,6 +95,10 @@ def test_interleave_until_stops_once_the_ratio_is_precise_and_at_the_budget_othe
     timing.interleave_until({"a": lambda _: calls.append("a"), "b": lambda _: calls.append("b")}, [("a", "b")],
                             budget=60.0, minimum=3, maximum=3, warmup=1)  # fmt: skip
     assert calls == ["a", "b"] * 4  # one warm-up round, then three alternating repetitions
+    calls.clear()
+    timing.interleave_until({"a": lambda _: calls.append("a"), "b": lambda _: calls.append("b")}, [("a", "b")],
+                            budget=60.0, minimum=4, maximum=4, alternate=True)  # fmt: skip
+    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]  # each side follows the other as often
 
 
 def test_short_calls_are_repeated_to_fill_a_timing():
