@@ -33,7 +33,7 @@ from timing import fix_threads, machine  # noqa: E402
 # section group -> (script, arguments of a full run, arguments of --quick)
 PLAN = {
     "fr": ("bench_fr_models.py", ["--pairs", "60", "--passes", "3", "--slow-pairs", "6"],
-           ["--pairs", "8", "--passes", "1", "--slow-pairs", "0"]),
+           ["--pairs", "5", "--passes", "1", "--slow-pairs", "0"]),
     "nr": ("bench_nr.py", ["--clips", "50"], ["--clips", "3"]),
     "deepaq": ("bench_default_model.py", ["--references", "2"],
                ["--references", "1", "--per-reference", "2", "--budget", "2"]),
@@ -41,7 +41,7 @@ PLAN = {
     "startup": ("bench_startup.py", [], ["--help-of", "compare", "--jobs", "compare (default model)",
                                          "score (default no-reference model)"]),
     "scaling": ("bench_scaling.py", [], ["--lengths", "1", "10", "--metrics", "default", "peaq",
-                                         "--corpus", "10", "20", "--budget", "2"]),
+                                         "--corpus", "4", "8", "--budget", "2"]),
 }
 QUICK_WARNING = "--quick: few pairs, clips and lengths; these figures are indicative only"
 
