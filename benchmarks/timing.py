@@ -2,7 +2,7 @@
 
 A figure is never one run. `interleave` first runs the warm-up items (discarded), then each timed
 item once per side, the sides alternating within an item (A, B, A, B, ...), so whatever load the
-machine carries hits every side alike. `interleave_until` repeats the same work so, until each ratio
+machine carries hits every side alike. `interleave_until` repeats the same work until each ratio
 it is asked for is known to +-`PRECISION` (95 % interval) or its time budget is spent: on a machine
 whose speed drifts by 20-30 % within seconds, a fixed 5 repetitions left ratios 10-18 % apart between
 two runs. `Stats` summarises one side's samples (minimum, median, quartiles); `Ratio` two sides'
