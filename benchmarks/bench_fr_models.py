@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import decoded, gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, interval, number  # noqa: E402
-from timing import PeakMemory, Ratio, Stats, calls_for, fix_threads, interleave  # noqa: E402
+from timing import PeakMemory, Ratio, calls_for, fix_threads, interleave  # noqa: E402
 
 BASELINE = "visqol"
 
@@ -114,20 +114,6 @@ def build(sides: dict[str, Side], audio: dict, first_pair) -> tuple[dict, dict[s
     return scorers, memory, unavailable
 
 
-def interleave_passes(sides: dict, pairs: list, passes: int) -> dict[str, Stats]:
-    """`interleave` over the pairs `passes` times, the order of the sides reversed on every other pass.
-
-    Which side follows which changes its time (a torch side leaves OpenMP threads spinning on the
-    other core for a while); with one pass in one order, two runs put default-v1 and ViSQOL speech
-    mode 12-13 % apart. Samples are concatenated pass after pass."""
-    samples: dict[str, list[float]] = {key: [] for key in sides}
-    for number_ in range(passes):
-        order = list(sides) if number_ % 2 == 0 else list(reversed(sides))
-        for key, value in interleave({key: sides[key] for key in order}, pairs).items():
-            samples[key].extend(value.samples)
-    return {key: Stats.of(values) for key, values in samples.items()}
-
-
 def balanced_calls(sides: dict, pair) -> int:
     """How often the baseline scores a pair so that its timing lasts as long as the other sides' mean (warm calls)."""
     took = {}
@@ -167,7 +153,10 @@ def fr_section(pair_count: int, slow_count: int, passes: int = 3) -> Section:
             baseline_calls = balanced_calls(timed_sides, pairs[0])
             once = timed_sides[BASELINE]
             timed_sides[BASELINE] = lambda pair: [once(pair) for _ in range(baseline_calls)]
-        stats = interleave_passes(timed_sides, timed, group_passes)
+        # passes over the pairs, the sides' order reversed every other pass: which side follows which changes
+        # its time (a torch side leaves OpenMP threads spinning); in one order, two runs put default-v1 and
+        # ViSQOL speech mode 12-13 % apart
+        stats = interleave(timed_sides, timed * group_passes, reverse_every=len(timed))
         if BASELINE in stats:
             stats[BASELINE] = stats[BASELINE].per([baseline_calls] * stats[BASELINE].n)
         sizes = seconds[: len(timed)] * group_passes

@@ -182,15 +182,26 @@ class Ratio:
 
 
 def interleave(sides: Mapping[str, Callable[[Item], Any]], items: Sequence[Item],
-               warmup: Sequence[Item] = ()) -> dict[str, Stats]:
-    """Run every side on each warm-up item (discarded), then time every side on each item, sides alternating."""
+               warmup: Sequence[Item] = (), reverse_every: int = 0) -> dict[str, Stats]:
+    """Run every side on each warm-up item (discarded), then time every side on each item, sides alternating.
+
+    `reverse_every` = k reverses the order of the sides on items k..2k-1, 3k..4k-1, ..., so that each
+    side runs after the others as often: a run can pay for what the run before it left behind.
+    """
     for item in warmup:
         for run in sides.values():
             run(item)
     times: dict[str, list[float]] = {name: [] for name in sides}
-    for item in items:
-        _time_once(sides, item, times)
+    for index, item in enumerate(items):
+        _time_once(_ordered(sides, index, reverse_every), item, times)
     return {name: Stats.of(values) for name, values in times.items()}
+
+
+def _ordered(sides: Mapping[Any, Any], index: int, reverse_every: int) -> Mapping[Any, Any]:
+    """`sides` in their order, or reversed in every other block of `reverse_every` items (0: never)."""
+    if reverse_every and (index // reverse_every) % 2:
+        return dict(reversed(list(sides.items())))
+    return sides
 
 
 def _time_once(sides: Mapping[str, Callable[[Item], Any]], item: Item, times: dict[str, list[float]]) -> None:
@@ -215,9 +226,8 @@ def interleave_until(sides: Mapping[Any, Callable[[None], Any]], ratios: Sequenc
             run(None)
     times: dict[Any, list[float]] = {name: [] for name in sides}
     started = time.perf_counter()
-    backwards = dict(reversed(list(sides.items())))
     for done in range(1, maximum + 1):
-        _time_once(backwards if alternate and done % 2 == 0 else sides, None, times)
+        _time_once(_ordered(sides, done - 1, 1 if alternate else 0), None, times)
         if done < minimum:
             continue
         stats = {name: Stats.of(values) for name, values in times.items()}

@@ -99,6 +99,10 @@ def test_interleave_until_stops_once_the_ratio_is_precise_and_at_the_budget_othe
     timing.interleave_until({"a": lambda _: calls.append("a"), "b": lambda _: calls.append("b")}, [("a", "b")],
                             budget=60.0, minimum=4, maximum=4, alternate=True)  # fmt: skip
     assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]  # each side follows the other as often
+    calls.clear()
+    timing.interleave({"a": lambda item: calls.append(("a", item)), "b": lambda item: calls.append(("b", item))},
+                      [1, 2, 1, 2], reverse_every=2)  # fmt: skip
+    assert calls == [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("b", 1), ("a", 1), ("b", 2), ("a", 2)]  # passes
 
 
 def test_short_calls_are_repeated_to_fill_a_timing():
