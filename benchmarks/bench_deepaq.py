@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing import MIN_REPETITIONS, fix_threads, repeat  # noqa: E402
+from timing import MIN_REPETITIONS, fix_process, repeat  # noqa: E402
 
 from audioqual.backbones import Backbone  # noqa: E402
 from audioqual.backbones.tiny import tiny_backbone  # noqa: E402
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of every pool")
     args = parser.parse_args()
-    print(fix_threads(args.threads))
+    print(fix_process(args.threads))
 
     device = torch.device(args.device)
     dtype = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.mixed_precision]

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, interval, number, overhead  # noqa: E402
-from timing import Ratio, fix_threads, interleave_until  # noqa: E402
+from timing import Ratio, fix_process, interleave_until  # noqa: E402
 
 COLUMNS = ["side", "pairs per pass", "passes", "s per pair: median", "min", "IQR", "against", "ratio (95 %)"]
 
@@ -105,7 +105,7 @@ def main() -> int:
                         help="no pass is added after this many seconds of timing (at least 5 passes)")
     add_output_arguments(parser)
     args = parser.parse_args()
-    print(fix_threads(args.threads), flush=True)
+    print(fix_process(args.threads), flush=True)
     emit([deepaq_section(args.references, args.per_reference, args.budget)], args.json)
     return 0
 

@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_extract import DEFAULT_WORK, WORK, clip_entries, measure_overhead, parameter_count  # noqa: E402
-from timing import MIN_REPETITIONS, fix_threads, repeat  # noqa: E402
+from timing import MIN_REPETITIONS, fix_process, repeat  # noqa: E402
 
 from audioqual.backbones import Backbone  # noqa: E402
 
@@ -40,7 +40,7 @@ DEFAULT_ENCODERS = ["resemblyzer", "musicnn", "musicnn:MSD_vgg", "basic-pitch", 
 
 def set_threads(backbone: Backbone, threads: int) -> None:
     """Fix every pool to `threads`; ONNX encoders read the count when their session opens, so reopen it."""
-    fix_threads(threads)
+    fix_process(threads)
     if hasattr(backbone, "_session"):
         backbone._session = None
 

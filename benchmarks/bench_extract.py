@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, number, overhead  # noqa: E402
-from timing import Ratio, Stats, fix_threads, interleave, interleave_until  # noqa: E402
+from timing import Ratio, Stats, fix_process, interleave, interleave_until  # noqa: E402
 
 BASE_CONFIG = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
 RANDOM = {"wav2vec2-base": "wav2vec2", "hubert-base": "hubert", "wavlm-base": "wavlm", "mert-base": "mert"}
@@ -168,7 +168,7 @@ def main() -> int:
                         help="no repetition is added after this many seconds of timing per backbone (at least 5)")
     add_output_arguments(parser)
     args = parser.parse_args()
-    print(fix_threads(args.threads), flush=True)
+    print(fix_process(args.threads), flush=True)
     emit([extract_section(args.backbones, args.budget)], args.json)
     return 0
 

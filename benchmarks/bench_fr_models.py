@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import decoded, gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, interval, number  # noqa: E402
-from timing import PeakMemory, Ratio, calls_for, fix_threads, interleave  # noqa: E402
+from timing import PeakMemory, Ratio, calls_for, fix_process, interleave  # noqa: E402
 
 BASELINE = "visqol"
 
@@ -190,7 +190,7 @@ def main() -> int:
     parser.add_argument("--slow-pairs", type=int, default=6, help="pairs for HAAQI and CDPAM (0: skip them)")
     add_output_arguments(parser)
     args = parser.parse_args()
-    print(fix_threads(args.threads), flush=True)
+    print(fix_process(args.threads), flush=True)
     emit([fr_section(args.pairs, args.slow_pairs, args.passes)], args.json)
     return 0
 

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing import MIN_REPETITIONS, Ratio, fix_threads, interleave  # noqa: E402
+from timing import MIN_REPETITIONS, Ratio, fix_process, interleave  # noqa: E402
 
 from audioqual.io import save_audio  # noqa: E402
 from audioqual.metrics.pairs import score_pairs  # noqa: E402
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=MIN_REPETITIONS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    print(fix_threads(args.threads))
+    print(fix_process(args.threads))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         manifest = make_pairs(folder, args.pairs, args.seconds)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import tcdvoip_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, interval, number  # noqa: E402
-from timing import PeakMemory, Ratio, fix_threads, interleave  # noqa: E402
+from timing import PeakMemory, Ratio, fix_process, interleave  # noqa: E402
 
 COLUMNS = ["model or metric", "clips", "s per audio-s: median", "min", "IQR", "x faster than DNSMOS (95 %)",
            "memory MB"]  # fmt: skip
@@ -94,7 +94,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=50, help="TCD-VoIP test signals timed (192 exist)")
     add_output_arguments(parser)
     args = parser.parse_args()
-    print(fix_threads(args.threads), flush=True)
+    print(fix_process(args.threads), flush=True)
     with tempfile.TemporaryDirectory(prefix="audioqual-bench-cache-") as cache:
         os.environ["AUDIOQUAL_CACHE"] = cache  # read when audioqual's feature cache is imported, below
         emit([nr_section(args.clips, args.threads)], args.json)

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing import MIN_REPETITIONS, fix_threads, repeat  # noqa: E402
+from timing import MIN_REPETITIONS, fix_process, repeat  # noqa: E402
 
 from audioqual.baselines.peaq import peaq_basic  # noqa: E402
 from audioqual.baselines.twof import twof_model  # noqa: E402
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=MIN_REPETITIONS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    print(fix_threads(args.threads))
+    print(fix_process(args.threads))
     for channels in (1, 2):
         ref = music_like(10.0, channels)
         test = ref + 0.003 * np.random.default_rng(1).standard_normal(ref.shape)

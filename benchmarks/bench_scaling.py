@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fr_models import forget_shared_movs  # noqa: E402
 from devdata import decoded, gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, interval, number  # noqa: E402
-from timing import PeakMemory, Ratio, calls_for, fix_threads, interleave_until  # noqa: E402
+from timing import PeakMemory, Ratio, calls_for, fix_process, interleave_until  # noqa: E402
 
 REFERENCE_SECONDS = 10.0
 CALL_SECONDS = 0.3  # a timed repetition of a short run repeats it to about this long
@@ -234,7 +234,7 @@ def main() -> int:
     parser.add_argument("--budget", type=float, help="cap on the seconds of timing per length and corpus size")
     add_output_arguments(parser)
     args = parser.parse_args()
-    print(fix_threads(args.threads), flush=True)
+    print(fix_process(args.threads), flush=True)
     sections = [length_section(args.lengths, args.threads, args.metrics, args.budget)]
     if args.corpus != [0]:
         sections.append(corpus_section(args.corpus, args.budget))

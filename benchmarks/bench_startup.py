@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devdata import ROOT, gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, number  # noqa: E402
-from timing import MIN_REPETITIONS, FreshRun, fix_threads, interleave, run_fresh  # noqa: E402
+from timing import MIN_REPETITIONS, FreshRun, fix_process, interleave, run_fresh  # noqa: E402
 
 COLUMNS = ["command", "runs", "wall s: median", "min", "IQR", "peak memory MB"]
 
@@ -107,7 +107,7 @@ def main() -> int:
     parser.add_argument("--help-of", nargs="+", help="only these commands' --help (default: every command)")
     add_output_arguments(parser)
     args = parser.parse_args()
-    print(fix_threads(args.threads), flush=True)
+    print(fix_process(args.threads), flush=True)
     emit([startup_section(args.repetitions, args.jobs, args.help_of)], args.json)
     return 0
 

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from report import Section, compare, read_sections, render, update_markdown, write_sections  # noqa: E402
-from timing import fix_threads, machine  # noqa: E402
+from timing import fix_process, machine  # noqa: E402
 
 # section group -> (script, arguments of a full run, arguments of --quick)
 PLAN = {
@@ -97,7 +97,7 @@ def main() -> int:
 
 def measure(args: argparse.Namespace) -> tuple[dict, list[Section]]:
     """Run the chosen benchmark groups; save and print what they measured."""
-    threads = fix_threads(args.threads)
+    threads = fix_process(args.threads)
     header = {"machine": machine(), "threads": threads, "quick": args.quick,
               "command": shlex.join(["python", "benchmarks/run_all.py", *sys.argv[1:]])}  # fmt: skip
     if args.quick:

@@ -172,3 +172,41 @@ def test_a_negative_overhead_says_why():
     assert "within the 95 % interval" in report.overhead(timing.Ratio(0.99, 0.98, 1.0, 9, 0.97, 1.01))
     assert "unexplained" in report.overhead(timing.Ratio(0.9, 0.89, 0.92, 9, 0.88, 0.95))
     assert report.interval(timing.Ratio(2.5, 2.4, 2.6, 9, 2.25, 2.75)) == "2.5 (95 % 2.25-2.75)"
+
+
+ALLOCATION_PROBE = """
+import ctypes, sys
+sys.path.insert(0, sys.argv[1])
+import timing
+
+libc = ctypes.CDLL("libc.so.6")
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[2] == "fix":
+    print(timing.fix_allocator())
+libc.malloc.restype = ctypes.c_void_p
+block = libc.malloc(8 << 20)  # 8 MiB: above glibc's initial 128 KiB mmap threshold, below the fixed 32 MiB
+print("mmapped", libc.mallinfo2().hblkhd >= 8 << 20)
+libc.free(ctypes.c_void_p(block))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_fix_allocator_keeps_large_blocks_on_the_heap():
+    """With the thresholds fixed, an 8 MiB block comes from the heap; by default glibc maps it on its own."""
+    import subprocess
+
+    def probe(mode: str) -> str:
+        done = subprocess.run([sys.executable, "-c", ALLOCATION_PROBE, str(Path(timing.__file__).parent), mode],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return done.stdout
+
+    assert "mmapped True" in probe("default")
+    fixed = probe("fix")
+    assert "mmap threshold 32 MiB, trim threshold 64 MiB (fixed)" in fixed and "mmapped False" in fixed
