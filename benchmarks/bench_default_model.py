@@ -90,8 +90,8 @@ def deepaq_section(references: int, per_reference: int, budget: float) -> Sectio
         value = per_pair[key]
         section.add(label, len(pairs), value.n, number(value.median), number(value.minimum),
                     f"{100 * value.spread:.0f} %", against, ratio)  # fmt: skip
-    section.ratios["scoring / bare forwards"] = scoring_overhead.value
-    section.ratios["cached scoring / scoring"] = cache_saving.value
+    section.record("scoring / bare forwards", scoring_overhead)
+    section.record("cached scoring / scoring", cache_saving)
     section.data = {key: value.to_dict() for key, value in per_pair.items()}
     section.seconds = time.perf_counter() - started
     return section

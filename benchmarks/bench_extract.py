@@ -153,7 +153,7 @@ def extract_section(names: list[str], budget: float) -> Section:
         section.add(name, f"{parameter_count(backbone) / 1e6:.2f} M", f"{clips} x {seconds:g}", stats["bare"].n,
                     number(stats["bare"].median / audio_seconds), number(stats["extract"].median / audio_seconds),
                     overhead(ratio))  # fmt: skip
-        section.ratios[f"{name} extract / bare"] = ratio.value
+        section.record(f"{name} extract / bare", ratio)
         section.data[name] = {key: value.to_dict() for key, value in stats.items()}
         del backbone
     section.seconds = time.perf_counter() - started

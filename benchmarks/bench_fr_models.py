@@ -169,7 +169,7 @@ def fr_section(pair_count: int, slow_count: int, passes: int = 3) -> Section:
             if key != BASELINE and BASELINE in stats:
                 ratio = Ratio.of_totals(stats[BASELINE], stats[key])
                 speedup = interval(ratio)
-                section.ratios[f"{key} x faster than ViSQOL ({len(timed)} pairs)"] = ratio.value
+                section.record(f"{key} x faster than ViSQOL ({len(timed)} pairs)", ratio)
             section.add(sides[key].label, len(timed), number(value.median), number(value.minimum),
                         f"{100 * value.spread:.0f} %", speedup, f"{memory[key]:.0f}")
         if group_passes > 1:

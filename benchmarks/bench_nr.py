@@ -79,7 +79,7 @@ def nr_section(clip_count: int, threads: int) -> Section:
         speedup = "1 (the baseline)" if key == "dnsmos" else "no DNSMOS to compare with"
         if key != "dnsmos" and "dnsmos" in stats:
             ratio = Ratio.of_totals(raw["dnsmos"], raw[key])
-            section.ratios[f"{key} x faster than DNSMOS ({len(clips)} clips)"] = ratio.value
+            section.record(f"{key} x faster than DNSMOS ({len(clips)} clips)", ratio)
             speedup = interval(ratio)
         section.add(makers[key][0], len(clips), number(value.median), number(value.minimum),
                     f"{100 * value.spread:.0f} %", speedup, f"{memory[key]:.0f}")  # fmt: skip

@@ -83,7 +83,7 @@ def growth(stats: dict, key: str, size: float, base: float, section: Section, ra
     ratio = Ratio.paired(per_unit, stats[key, base].per([base * calls.get((key, base), 1)] * per_unit.n))
     if size == base:
         return per_unit, base_cell
-    section.ratios[ratio_name] = ratio.value
+    section.record(ratio_name, ratio)
     return per_unit, interval(ratio)
 
 

@@ -1,7 +1,8 @@
 """Benchmark results as sections: one table each, printed, saved as JSON, rendered as Markdown, compared.
 
 A section's cells are formatted from measurements of the run that made it; `ratios` names every
-ratio it measured (stable keys), so that `compare` can check two runs against each other.
+ratio it measured (stable keys) and `intervals` keeps their 95 % intervals, so that `compare` can
+check two runs against each other and say whether a difference lies within the runs' own precision.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Section:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     ratios: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # each ratio's 95 % interval [low, high]
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0  # wall time the section took
@@ -33,6 +35,11 @@ class Section:
         if len(cells) != len(self.columns):
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
         self.rows.append([str(cell) for cell in cells])
+
+    def record(self, name: str, ratio: Any) -> None:
+        """Keep `ratio` (a `timing.Ratio`) under `name`: its value and its 95 % interval, for `compare`."""
+        self.ratios[name] = ratio.value
+        self.intervals[name] = [ratio.low, ratio.high]
 
     def table(self) -> str:
         lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
@@ -117,9 +124,15 @@ def update_markdown(doc: Path, markdown: str) -> None:
 
 
 def compare(first: list[Section], second: list[Section], tolerance: float = 0.10) -> tuple[list[str], bool]:
-    """Every ratio both runs measured, side by side; whether all agree within `tolerance` (larger / smaller - 1)."""
+    """Every ratio both runs measured, side by side; whether all agree within `tolerance` (larger / smaller - 1).
+
+    A ratio that differs gets told apart by its 95 % intervals, where both runs kept them: overlapping
+    intervals say at least one run did not pin the ratio down; disjoint ones, that the runs measured
+    different things (a process-to-process difference). Either way it counts as differing."""
     a = {f"{s.key}: {name}": value for s in first for name, value in s.ratios.items()}
     b = {f"{s.key}: {name}": value for s in second for name, value in s.ratios.items()}
+    spans_a = {f"{s.key}: {name}": span for s in first for name, span in s.intervals.items()}
+    spans_b = {f"{s.key}: {name}": span for s in second for name, span in s.intervals.items()}
     lines, agree = [], True
     width = max((len(key) for key in a | b), default=10)
     for key in sorted(a | b):
@@ -131,8 +144,13 @@ def compare(first: list[Section], second: list[Section], tolerance: float = 0.10
         difference = high / low - 1 if low > 0 else (0.0 if high == 0 else float("inf"))
         ok = difference <= tolerance and (x >= 0) == (y >= 0)
         agree &= ok
-        lines.append(f"{key:{width}s}  {number(x, 4):>9s}  {number(y, 4):>9s}  {100 * difference:6.1f} %  "
-                     f"{'ok' if ok else 'DIFFERS'}")
+        verdict = "ok" if ok else "DIFFERS"
+        if not ok and key in spans_a and key in spans_b:
+            (low_a, high_a), (low_b, high_b) = spans_a[key], spans_b[key]
+            overlap = low_a <= high_b and low_b <= high_a
+            verdict += (f" (95 % {number(low_a)}-{number(high_a)} and {number(low_b)}-{number(high_b)}: "
+                        f"{'overlapping, not pinned down' if overlap else 'disjoint'})")
+        lines.append(f"{key:{width}s}  {number(x, 4):>9s}  {number(y, 4):>9s}  {100 * difference:6.1f} %  {verdict}")
     return lines, agree
 
 

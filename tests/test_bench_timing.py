@@ -148,6 +148,21 @@ def test_compare_flags_ratios_that_move_more_than_the_tolerance():
     assert report.compare([first], [first])[1]
 
 
+def test_compare_tells_an_imprecise_difference_from_a_disjoint_one():
+    def section(value: float, low: float, high: float) -> report.Section:
+        ratio = timing.Ratio(value, value, value, 5, low, high)
+        made = report.Section("length", "t", "m", ["a"])
+        made.record("g", ratio)
+        return made
+
+    wide = report.compare([section(1.3, 0.9, 4.1)], [section(1.6, 1.5, 1.9)])
+    apart = report.compare([section(1.26, 1.25, 1.29)], [section(1.42, 1.34, 1.43)])
+    assert not wide[1] and not apart[1]  # both still count as differing
+    assert wide[0][0].endswith("overlapping, not pinned down)") and apart[0][0].endswith("disjoint)")
+    restored = report.Section.from_dict(section(1.3, 0.9, 4.1).to_dict())
+    assert restored.intervals == {"g": [0.9, 4.1]} and restored.ratios == {"g": 1.3}
+
+
 def test_markdown_between_the_markers_is_replaced_and_the_prose_kept(tmp_path):
     doc = tmp_path / "performance.md"
     doc.write_text(f"intro\n{report.BEGIN} (written by run_all) -->\nold table\n{report.END}\nafter\n")
