@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_extract import DEFAULT_WORK, WORK, clip_entries, measure_overhead, parameter_count  # noqa: E402
-from timing import MIN_REPETITIONS, fix_process, repeat  # noqa: E402
+from timing import MIN_REPETITIONS, fix_allocator, fix_threads, repeat  # noqa: E402
 
 from audioqual.backbones import Backbone  # noqa: E402
 
@@ -40,7 +40,7 @@ DEFAULT_ENCODERS = ["resemblyzer", "musicnn", "musicnn:MSD_vgg", "basic-pitch", 
 
 def set_threads(backbone: Backbone, threads: int) -> None:
     """Fix every pool to `threads`; ONNX encoders read the count when their session opens, so reopen it."""
-    fix_process(threads)
+    fix_threads(threads)
     if hasattr(backbone, "_session"):
         backbone._session = None
 
@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--overhead-threads", type=int, default=1)
     parser.add_argument("--no-overhead", action="store_true")
     args = parser.parse_args()
+    print(fix_allocator(), flush=True)  # once per process; the thread counts change per timing below
 
     rows = []
     for name in args.encoders:

@@ -9,10 +9,10 @@ two runs. `Stats` summarises one side's samples (minimum, median, quartiles); `R
 paired samples: the median of the per-repetition ratios (the same work repeated; each ratio is taken
 between neighbours in time, so drift cancels) or the ratio of the totals (different items: the
 throughput ratio), each with the quartiles of the paired ratios and a 95 % interval.
-`fix_process` pins thread pools and the allocator's thresholds, so that timings do not depend on what
-the process ran before. `calls_for` sizes how often a short call repeats inside one timing. `PeakMemory` records the
-resident memory a block of code reaches; `run_fresh` times a command in a new process and reads
-that process's own peak resident memory.
+`fix_process` pins thread pools and the allocator's thresholds, so that timings do not depend on
+what the process ran before. `calls_for` sizes how often a short call repeats inside one timing.
+`PeakMemory` records the resident memory a block of code reaches; `run_fresh` times a command in a
+new process and reads that process's own peak resident memory.
 """
 
 from __future__ import annotations
