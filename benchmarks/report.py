@@ -123,16 +123,19 @@ def update_markdown(doc: Path, markdown: str) -> None:
     doc.write_text(text[:first_line_end] + "\n" + markdown + "\n" + text[end:], encoding="utf-8")
 
 
+def _by_name(sections: list[Section], field_name: str) -> dict[str, Any]:
+    """Every entry of each section's `ratios` or `intervals`, named "section: ratio"."""
+    return {f"{s.key}: {name}": value for s in sections for name, value in getattr(s, field_name).items()}
+
+
 def compare(first: list[Section], second: list[Section], tolerance: float = 0.10) -> tuple[list[str], bool]:
     """Every ratio both runs measured, side by side; whether all agree within `tolerance` (larger / smaller - 1).
 
     A ratio that differs gets told apart by its 95 % intervals, where both runs kept them: overlapping
     intervals say at least one run did not pin the ratio down; disjoint ones, that the runs measured
     different things (a process-to-process difference). Either way it counts as differing."""
-    a = {f"{s.key}: {name}": value for s in first for name, value in s.ratios.items()}
-    b = {f"{s.key}: {name}": value for s in second for name, value in s.ratios.items()}
-    spans_a = {f"{s.key}: {name}": span for s in first for name, span in s.intervals.items()}
-    spans_b = {f"{s.key}: {name}": span for s in second for name, span in s.intervals.items()}
+    a, b = _by_name(first, "ratios"), _by_name(second, "ratios")
+    spans_a, spans_b = _by_name(first, "intervals"), _by_name(second, "intervals")
     lines, agree = [], True
     width = max((len(key) for key in a | b), default=10)
     for key in sorted(a | b):
