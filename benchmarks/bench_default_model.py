@@ -6,7 +6,7 @@ Pairs: GenSVS pairs grouped by reference (each target is the reference of 5 test
 --references groups (--per-reference pairs of each), files on disk. One repetition is one pass over
 those pairs; after one warm-up pass, three sides run interleaved pass by pass (A, B, C, A, B, C
 ...), at least 5 passes and more until both ratios are known to +-4 % (95 %) or --budget seconds
-have gone by:
+have gone by (up to 3 budgets while one is known to worse than +-8 %):
 bare forwards: the model's forward on the reference and on the test, decoded, downmixed,
 resampled and trimmed beforehand as the scorer does it (two forwards per pair);
 scoring: `DeePAQScorer.compare_files` with its reference cache off (decode, downmix, resample,

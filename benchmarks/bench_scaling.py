@@ -11,7 +11,7 @@ A', A', A, ...: with all metrics in one round, 4 others ran between A and A' and
 by 14-56 % between two runs; in one fixed order, default-v1's 10 s run right after its 120 s run
 took 0.43 s in one run and 0.55 s in another, its growth factors 12-28 % apart): at
 least 5 repetitions and more until the growth factor is known to +-4 % (95 %) or its time budget
-is spent (`budget`), after two warm-up runs at each length (discarded; shortest first, the
+is spent (`budget`; up to 3 budgets while it is known to worse than +-8 %), after two warm-up runs at each length (discarded; shortest first, the
 process's resident memory sampled during the first). A repetition of a short run scores the clip as
 many times as fill about 0.3 s (CALL_SECONDS, sized by the second warm-up run: at 1 s the default
 model takes 6 ms, and single calls that short moved its factors by 15-40 % between two runs of this
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fr_models import forget_shared_movs  # noqa: E402
 from devdata import decoded, gensvs_pairs  # noqa: E402
 from report import Section, add_output_arguments, emit, interval, number  # noqa: E402
-from timing import PeakMemory, Ratio, calls_for, fix_process, interleave_until  # noqa: E402
+from timing import PATIENCE, PeakMemory, Ratio, calls_for, fix_process, interleave_until  # noqa: E402
 
 REFERENCE_SECONDS = 10.0
 CALL_SECONDS = 0.3  # a timed repetition of a short run repeats it to about this long
@@ -63,6 +63,11 @@ CORPUS_COLUMNS = ["batch job", "items", "runs", "s per item: median", "growth vs
 def budget_cap(seconds: float, cap: float | None) -> float:
     """`seconds`, or `cap` when that is smaller (--budget: --quick's short runs)."""
     return seconds if cap is None else min(seconds, cap)
+
+
+def patience(cap: float | None) -> float:
+    """How many budgets an imprecise growth factor may take: a --budget cap is a hard one."""
+    return PATIENCE if cap is None else 1.0
 
 
 def budget(seconds: float, cap: float | None = None) -> float:
@@ -158,7 +163,8 @@ def length_section(lengths: list[float], threads: int, keys: list[str], cap: flo
             if seconds != REFERENCE_SECONDS:
                 sides[key, REFERENCE_SECONDS] = reference[key]
                 growths = [((key, seconds), (key, REFERENCE_SECONDS))]
-            stats = interleave_until(sides, growths, budget=budget(seconds, cap), alternate=True)
+            stats = interleave_until(sides, growths, budget=budget(seconds, cap), alternate=True,
+                                     patience=patience(cap))
             at_length, cell = growth(stats, key, seconds, REFERENCE_SECONDS, section,
                                      f"{key} at {seconds:g} s / at {REFERENCE_SECONDS:g} s", "1 (the reference length)",
                                      calls)
@@ -216,7 +222,8 @@ def corpus_section(sizes: list[int], cap: float | None = None) -> Section:
                 if count != smallest:
                     sides[job, smallest] = baseline[job, smallest]
                     growths = [((job, count), (job, smallest))]
-                stats = interleave_until(sides, growths, budget=budget_cap(CORPUS_BUDGET, cap), alternate=True)
+                stats = interleave_until(sides, growths, budget=budget_cap(CORPUS_BUDGET, cap), alternate=True,
+                                         patience=patience(cap))
                 per_item, cell = growth(stats, job, count, smallest, section, f"{job} at {count} / at {smallest} items",
                                         "1 (the smallest corpus)")
                 section.add(job, count, per_item.n, number(per_item.median), cell)
@@ -231,7 +238,7 @@ def main() -> int:
     parser.add_argument("--lengths", type=float, nargs="+", default=[1, 10, 30, 120, 600], help="clip seconds")
     parser.add_argument("--metrics", nargs="+", choices=list(METRICS), default=list(METRICS))
     parser.add_argument("--corpus", type=int, nargs="+", default=[10, 40, 160], help="corpus sizes (0: skip)")
-    parser.add_argument("--budget", type=float, help="cap on the seconds of timing per length and corpus size")
+    parser.add_argument("--budget", type=float, help="hard cap on the seconds of timing per length and corpus size")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_process(args.threads), flush=True)

@@ -34,7 +34,7 @@ from timing import fix_process, machine  # noqa: E402
 PLAN = {
     "fr": ("bench_fr_models.py", ["--pairs", "60", "--passes", "3", "--slow-pairs", "6"],
            ["--pairs", "5", "--passes", "1", "--slow-pairs", "0"]),
-    "nr": ("bench_nr.py", ["--clips", "50"], ["--clips", "3"]),
+    "nr": ("bench_nr.py", ["--clips", "50"], ["--clips", "1", "--budget", "2"]),
     "deepaq": ("bench_default_model.py", ["--references", "2"],
                ["--references", "1", "--per-reference", "2", "--budget", "2"]),
     "extract": ("bench_extract.py", [], ["--backbones", "resemblyzer", "musicnn", "dnsmos", "--budget", "2"]),

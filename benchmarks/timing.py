@@ -3,12 +3,14 @@
 A figure is never one run. `interleave` first runs the warm-up items (discarded), then each timed
 item once per side, the sides alternating within an item (A, B, A, B, ...), so whatever load the
 machine carries hits every side alike. `interleave_until` repeats the same work until each ratio
-it is asked for is known to +-`PRECISION` (95 % interval) or its time budget is spent: on a machine
-whose speed drifts by 20-30 % within seconds, a fixed 5 repetitions left ratios 10-18 % apart between
-two runs. `Stats` summarises one side's samples (minimum, median, quartiles); `Ratio` two sides'
+it is asked for is known to +-`PRECISION` (95 % interval), or its time budget is spent with every
+interval within twice that (a wider one, left by a slow spell, gets up to `PATIENCE` budgets): on a
+machine whose speed drifts by 20-30 % within seconds, a fixed 5 repetitions left ratios 10-18 % apart
+between two runs, and a fixed budget left the longest clips' growth factors at +-12-125 %. `Stats` summarises one side's samples (minimum, median, quartiles); `Ratio` two sides'
 paired samples: the median of the per-repetition ratios (the same work repeated; each ratio is taken
 between neighbours in time, so drift cancels) or the ratio of the totals (different items: the
 throughput ratio), each with the quartiles of the paired ratios and a 95 % interval.
+`passes_until` does the same with passes over different items (each pass one repetition).
 `fix_process` pins thread pools and the allocator's thresholds, so that timings do not depend on
 what the process ran before. `calls_for` sizes how often a short call repeats inside one timing.
 `PeakMemory` records the resident memory a block of code reaches; `run_fresh` times a command in a
@@ -144,6 +146,7 @@ class Stats:
 
 CONFIDENCE = 0.95
 PRECISION = 0.04  # relative half-width of a ratio's 95 % interval that interleave_until repeats for
+PATIENCE = 3.0  # interleave_until goes on up to this many budgets while an interval is wider than 2 PRECISION
 BOOTSTRAP_RESAMPLES = 2000
 
 
@@ -246,10 +249,14 @@ def _time_once(sides: Mapping[str, Callable[[Item], Any]], item: Item, times: di
 
 def interleave_until(sides: Mapping[Any, Callable[[None], Any]], ratios: Sequence[tuple[Any, Any]], *,
                      budget: float, minimum: int = MIN_REPETITIONS, maximum: int = 200,
-                     precision: float = PRECISION, warmup: int = 0, alternate: bool = False) -> dict[Any, Stats]:
+                     precision: float = PRECISION, warmup: int = 0, alternate: bool = False,
+                     patience: float = PATIENCE) -> dict[Any, Stats]:
     """Repeat the same work, sides interleaved, until every (numerator, denominator) in `ratios` has a
-    `Ratio.paired` interval within +-`precision`, or `budget` seconds have gone by (at least `minimum`,
-    at most `maximum` repetitions). The returned samples tell what was reached: `Ratio.paired(...).precision`.
+    `Ratio.paired` interval within +-`precision` (at least `minimum`, at most `maximum` repetitions).
+
+    After `budget` seconds it stops once every interval is within +-2 `precision`; one still wider (a
+    slow spell hit the run) keeps it going up to `patience` x `budget`. The returned samples tell what
+    was reached: `Ratio.paired(...).precision`.
     `alternate` reverses the order of the sides on every other repetition (A, B, B, A, A, B, ...), so
     that each side runs after the other as often: a short run right after a long one can pay for the
     memory the long one freed, by an amount that differs from process to process.
@@ -263,12 +270,40 @@ def interleave_until(sides: Mapping[Any, Callable[[None], Any]], ratios: Sequenc
         _time_once(_ordered(sides, done - 1, 1 if alternate else 0), None, times)
         if done < minimum:
             continue
-        stats = {name: Stats.of(values) for name, values in times.items()}
-        if all(Ratio.paired(stats[a], stats[b]).precision <= precision for a, b in ratios):
-            break
-        if time.perf_counter() - started >= budget:
+        if _enough(times, ratios, time.perf_counter() - started, budget, precision, patience):
             break
     return {name: Stats.of(values) for name, values in times.items()}
+
+
+def _enough(times: Mapping[Any, Sequence[float]], ratios: Sequence[tuple[Any, Any]], elapsed: float, budget: float,
+            precision: float, patience: float) -> bool:
+    """interleave_until's and passes_until's rule: precise, or past the budget and nearly so, or out of patience."""
+    stats = {name: Stats.of(values) for name, values in times.items()}
+    widest = max((Ratio.paired(stats[a], stats[b]).precision for a, b in ratios), default=0.0)
+    return widest <= precision or (elapsed >= budget and widest <= 2 * precision) or elapsed >= patience * budget
+
+
+def passes_until(sides: Mapping[str, Callable[[Item], Any]], items: Sequence[Item], ratios: Sequence[tuple[str, str]],
+                 *, budget: float, minimum: int = MIN_REPETITIONS, maximum: int = 50, precision: float = PRECISION,
+                 patience: float = PATIENCE) -> tuple[dict[str, Stats], dict[str, Stats]]:
+    """Pass over `items` with `interleave` (the order of the sides reversed on every other pass) as often
+    as `interleave_until` repeats its work: each pass is one repetition of the same work, so a ratio of
+    two sides is `Ratio.paired` of their per-pass totals (what differs between two benchmark runs is
+    the machine, not the items). Returns every item's timings (pass after pass) and the per-pass totals.
+    """
+    per_item: dict[str, list[float]] = {name: [] for name in sides}
+    totals: dict[str, list[float]] = {name: [] for name in sides}
+    started = time.perf_counter()
+    for done in range(1, maximum + 1):
+        for name, stats in interleave(_ordered(sides, done - 1, 1), items).items():
+            per_item[name] += stats.samples
+            totals[name].append(sum(stats.samples))
+        if done >= minimum and _enough(totals, ratios, time.perf_counter() - started, budget, precision, patience):
+            break
+    return ({name: Stats.of(values) for name, values in per_item.items()},
+            {name: Stats.of(values) for name, values in totals.items()})
+
+
 
 
 def repeat(run: Callable[[], Any], repetitions: int = MIN_REPETITIONS, warmup: int = 1) -> Stats:

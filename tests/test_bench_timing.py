@@ -88,9 +88,11 @@ def test_interleave_until_stops_once_the_ratio_is_precise_and_at_the_budget_othe
     def noisy(rng=np.random.default_rng(0)):
         return lambda _: time.sleep(float(rng.uniform(0.0, 0.002)))
 
+    started = time.perf_counter()
     stats = timing.interleave_until({"a": noisy(), "b": noisy()}, [("a", "b")], budget=0.2, minimum=5,
-                                    precision=1e-6, maximum=10_000)  # fmt: skip
-    assert 5 < stats["a"].n == stats["b"].n < 10_000  # an unreachable precision stops at the budget
+                                    precision=1e-6, maximum=10_000, patience=2.0)  # fmt: skip
+    assert 5 < stats["a"].n == stats["b"].n < 10_000  # an unreachable precision stops at patience x budget
+    assert 0.4 <= time.perf_counter() - started < 1.0
     calls = []
     timing.interleave_until({"a": lambda _: calls.append("a"), "b": lambda _: calls.append("b")}, [("a", "b")],
                             budget=60.0, minimum=3, maximum=3, warmup=1)  # fmt: skip
@@ -103,6 +105,62 @@ def test_interleave_until_stops_once_the_ratio_is_precise_and_at_the_budget_othe
     timing.interleave({"a": lambda item: calls.append(("a", item)), "b": lambda item: calls.append(("b", item))},
                       [1, 2, 1, 2], reverse_every=2)  # fmt: skip
     assert calls == [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("b", 1), ("a", 1), ("b", 2), ("a", 2)]  # passes
+
+
+class FakeClock:
+    """perf_counter for timing.py that only moves when a side 'runs' for a given number of seconds."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def side(self, durations):
+        durations = iter(durations)
+
+        def run(_) -> None:
+            self.now += next(durations)
+
+        return run
+
+
+@pytest.mark.parametrize("precision, stops_after", [(0.03, 10.0), (0.02, 30.0)])
+def test_interleave_until_keeps_going_past_the_budget_while_an_interval_is_too_wide(monkeypatch, precision,
+                                                                                    stops_after):
+    # per-repetition ratios 1.0, 1.1, 1.0, ... : median 1.0 or 1.05, 95 % interval 1.0-1.1, i.e. +-4.8-5 %;
+    # within twice 3 % it stops at the budget, not within twice 2 %: it goes on to 3 budgets
+    clock = FakeClock()
+    monkeypatch.setattr(timing, "time", clock)
+    a = clock.side(1.0 + 0.1 * (i % 2) for i in range(10_000))
+    b = clock.side(1.0 for _ in range(10_000))
+    stats = timing.interleave_until({"a": a, "b": b}, [("a", "b")], budget=10.0, precision=precision,
+                                    patience=3.0, maximum=10_000)  # fmt: skip
+    reached = timing.Ratio.paired(stats["a"], stats["b"]).precision
+    assert 0.045 < reached < 0.051  # wider than `precision` in both cases
+    elapsed = clock.now
+    assert stops_after <= elapsed < stops_after + 2.2  # stopped at the first repetition past the limit
+
+
+def test_passes_until_repeats_whole_passes_and_pairs_their_totals(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(timing, "time", clock)
+    calls = []
+
+    def side(name: str, cost: float):
+        def run(item: float) -> None:
+            calls.append((name, item))
+            clock.now += cost * item
+
+        return run
+
+    per_item, totals = timing.passes_until({"a": side("a", 2.0), "b": side("b", 1.0)}, [1.0, 3.0], [("a", "b")],
+                                           budget=100.0, minimum=5)  # fmt: skip
+    assert calls[:8] == [("a", 1.0), ("b", 1.0), ("a", 3.0), ("b", 3.0),  # pass 1
+                         ("b", 1.0), ("a", 1.0), ("b", 3.0), ("a", 3.0)]  # pass 2, sides reversed  # fmt: skip
+    assert totals["a"].samples == (8.0,) * 5 and totals["b"].samples == (4.0,) * 5  # steady: 5 passes are enough
+    assert per_item["a"].samples == (2.0, 6.0) * 5
+    assert timing.Ratio.paired(totals["a"], totals["b"]).value == 2.0
 
 
 def test_short_calls_are_repeated_to_fill_a_timing():
