@@ -15,8 +15,8 @@ extract: `extract_features` into a fresh, empty cache folder (content hashes, de
 background threads, downmix, resampling, the same forward, pooling, atomic cache writes).
 Repetitions: at least 5, more until the overhead is known to +-4 % (95 % interval of the median of
 the per-repetition ratios) or --budget seconds of timing per backbone have gone by (up to 3 budgets
-while it is known to worse than +-8 %; with 5 runs of
-about a second, the machine's drifting speed moved overheads by 10-16 % between two runs).
+while it is known to worse than +-8 %; with 5 runs of about a second, the machine's drifting speed
+moved overheads by 10-16 % between two runs).
 Overhead = extract / bare - 1, the median of the per-repetition ratios, with its 95 % interval. Slow
 encoders get fewer and shorter clips (WORK), so that one of their runs takes about a second.
 """

@@ -102,7 +102,8 @@ def nr_section(clip_count: int, threads: int, budget: float) -> Section:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=50, help="TCD-VoIP test signals timed (192 exist)")
-    parser.add_argument("--budget", type=float, default=60.0, help="seconds of passes, at least 5 (fewer once precise, up to 3 budgets while imprecise)")
+    parser.add_argument("--budget", type=float, default=60.0,
+                        help="seconds of passes, at least 5 (fewer once precise, up to 3 budgets while imprecise)")
     add_output_arguments(parser)
     args = parser.parse_args()
     print(fix_process(args.threads), flush=True)

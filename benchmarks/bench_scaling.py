@@ -3,22 +3,23 @@
   python benchmarks/bench_scaling.py [--lengths 1 10 30 120 600] [--corpus 10 40 160] [--threads 2] [--json OUT]
 
 Clip length: one GenSVS pair (5 s, 44.1 kHz stereo) looped to each length and decoded beforehand,
-scored as bench_fr_models.py scores a pair (nothing reused between runs) by the default model (v2), default-v1, ViSQOL (audio
-mode), PEAQ and DNSMOS (the test signal only), each up to its cap (CAPS: beyond it one run takes
-minutes, more than this benchmark's time). At each length L, one metric at a time, its run at L
-and its run at the 10 s reference length alternate, the order reversed every other repetition (A,
-A', A', A, ...: with all metrics in one round, 4 others ran between A and A' and growth factors moved
-by 14-56 % between two runs; in one fixed order, default-v1's 10 s run right after its 120 s run
-took 0.43 s in one run and 0.55 s in another, its growth factors 12-28 % apart): at
-least 5 repetitions and more until the growth factor is known to +-4 % (95 %) or its time budget
-is spent (`budget`; up to 3 budgets while it is known to worse than +-8 %), after two warm-up runs at each length (discarded; shortest first, the
-process's resident memory sampled during the first). A repetition of a short run scores the clip as
-many times as fill about 0.3 s (CALL_SECONDS, sized by the second warm-up run: at 1 s the default
-model takes 6 ms, and single calls that short moved its factors by 15-40 % between two runs of this
-benchmark). Per metric and length: seconds per audio-second (median) and the growth factor,
-seconds per audio-second at L over those at 10 s (the median of the per-repetition ratios, with its
-95 % interval). Above 10 s a factor above 1 is cost growing faster than the length; below 10 s it is a
-fixed cost per clip. Memory: how far resident memory rose during the first warm-up run.
+scored as bench_fr_models.py scores a pair (nothing reused between runs) by the default model (v2),
+default-v1, ViSQOL (audio mode), PEAQ and DNSMOS (the test signal only), each up to its cap (CAPS:
+beyond it one run takes minutes, more than this benchmark's time). At each length L, one metric at a
+time, its run at L and its run at the 10 s reference length alternate, the order reversed every
+other repetition (A, A', A', A, ...: with all metrics in one round, 4 others ran between A and A'
+and growth factors moved by 14-56 % between two runs; in one fixed order, default-v1's 10 s run
+right after its 120 s run took 0.43 s in one run and 0.55 s in another, its growth factors 12-28 %
+apart): at least 5 repetitions and more until the growth factor is known to +-4 % (95 %) or its time
+budget is spent (`budget`; up to 3 budgets while it is known to worse than +-8 %), after two warm-up
+runs at each length (discarded; shortest first, the process's resident memory sampled during the
+first). A repetition of a short run scores the clip as many times as fill about 0.3 s (CALL_SECONDS,
+sized by the second warm-up run: at 1 s the default model takes 6 ms, and single calls that short
+moved its factors by 15-40 % between two runs of this benchmark). Per metric and length: seconds per
+audio-second (median) and the growth factor, seconds per audio-second at L over those at 10 s (the
+median of the per-repetition ratios, with its 95 % interval). Above 10 s a factor above 1 is cost
+growing faster than the length; below 10 s it is a fixed cost per clip. Memory: how far resident
+memory rose during the first warm-up run.
 
 Corpus size: N pairs (the GenSVS pairs, repeated when N exceeds them) through the batch paths:
 `score_pairs` with the default model (`audioqual metric default`: decode, score, journal every

@@ -2,12 +2,13 @@
 
 A figure is never one run. `interleave` first runs the warm-up items (discarded), then each timed
 item once per side, the sides alternating within an item (A, B, A, B, ...), so whatever load the
-machine carries hits every side alike. `interleave_until` repeats the same work until each ratio
-it is asked for is known to +-`PRECISION` (95 % interval), or its time budget is spent with every
+machine carries hits every side alike. `interleave_until` repeats the same work until each ratio it
+is asked for is known to +-`PRECISION` (95 % interval), or its time budget is spent with every
 interval within twice that (a wider one, left by a slow spell, gets up to `PATIENCE` budgets): on a
-machine whose speed drifts by 20-30 % within seconds, a fixed 5 repetitions left ratios 10-18 % apart
-between two runs, and a fixed budget left the longest clips' growth factors at +-12-125 %. `Stats` summarises one side's samples (minimum, median, quartiles); `Ratio` two sides'
-paired samples: the median of the per-repetition ratios (the same work repeated; each ratio is taken
+machine whose speed drifts by 20-30 % within seconds, a fixed 5 repetitions left ratios 10-18 %
+apart between two runs, and a fixed budget left the longest clips' growth factors at +-12-125 %.
+`Stats` summarises one side's samples (minimum, median, quartiles); `Ratio` two sides' paired
+samples: the median of the per-repetition ratios (the same work repeated; each ratio is taken
 between neighbours in time, so drift cancels) or the ratio of the totals (different items: the
 throughput ratio), each with the quartiles of the paired ratios and a 95 % interval.
 `passes_until` does the same with passes over different items (each pass one repetition).
