@@ -265,46 +265,35 @@ def interleave_until(sides: Mapping[Any, Callable[[None], Any]], ratios: Sequenc
     for _ in range(warmup):
         for run in sides.values():
             run(None)
-    times: dict[Any, list[float]] = {name: [] for name in sides}
-    started = time.perf_counter()
-    for done in range(1, maximum + 1):
-        _time_once(_ordered(sides, done - 1, 1 if alternate else 0), None, times)
-        if done < minimum:
-            continue
-        if _enough(times, ratios, time.perf_counter() - started, budget, precision, patience):
-            break
-    return {name: Stats.of(values) for name, values in times.items()}
+    return passes_until(sides, [None], ratios, budget=budget, minimum=minimum, maximum=maximum,
+                        precision=precision, patience=patience, alternate=alternate)[1]  # fmt: skip
 
 
-def _enough(times: Mapping[Any, Sequence[float]], ratios: Sequence[tuple[Any, Any]], elapsed: float, budget: float,
-            precision: float, patience: float) -> bool:
-    """interleave_until's and passes_until's rule: precise, or past the budget and nearly so, or out of patience."""
-    stats = {name: Stats.of(values) for name, values in times.items()}
-    widest = max((Ratio.paired(stats[a], stats[b]).precision for a, b in ratios), default=0.0)
-    return widest <= precision or (elapsed >= budget and widest <= 2 * precision) or elapsed >= patience * budget
-
-
-def passes_until(sides: Mapping[str, Callable[[Item], Any]], items: Sequence[Item], ratios: Sequence[tuple[str, str]],
+def passes_until(sides: Mapping[Any, Callable[[Item], Any]], items: Sequence[Item], ratios: Sequence[tuple[Any, Any]],
                  *, budget: float, minimum: int = MIN_REPETITIONS, maximum: int = 50, precision: float = PRECISION,
-                 patience: float = PATIENCE) -> tuple[dict[str, Stats], dict[str, Stats]]:
-    """Pass over `items` with `interleave` (the order of the sides reversed on every other pass) as often
-    as `interleave_until` repeats its work: each pass is one repetition of the same work, so a ratio of
-    two sides is `Ratio.paired` of their per-pass totals (what differs between two benchmark runs is
-    the machine, not the items). Returns every item's timings (pass after pass) and the per-pass totals.
+                 patience: float = PATIENCE, alternate: bool = True) -> tuple[dict[Any, Stats], dict[Any, Stats]]:
+    """Pass over `items` with `interleave` (with `alternate`, the order of the sides reversed on every
+    other pass), repeated as `interleave_until` describes: each pass is one repetition of the same
+    work, so a ratio of two sides is `Ratio.paired` of their per-pass totals (what differs between two
+    benchmark runs is the machine, not the items). Returns every item's timings (pass after pass) and
+    the per-pass totals.
     """
-    per_item: dict[str, list[float]] = {name: [] for name in sides}
-    totals: dict[str, list[float]] = {name: [] for name in sides}
+    per_item: dict[Any, list[float]] = {name: [] for name in sides}
+    totals: dict[Any, list[float]] = {name: [] for name in sides}
     started = time.perf_counter()
     for done in range(1, maximum + 1):
-        for name, stats in interleave(_ordered(sides, done - 1, 1), items).items():
+        for name, stats in interleave(_ordered(sides, done - 1, 1 if alternate else 0), items).items():
             per_item[name] += stats.samples
             totals[name].append(sum(stats.samples))
-        if done >= minimum and _enough(totals, ratios, time.perf_counter() - started, budget, precision, patience):
+        if done < minimum:
+            continue
+        stats = {name: Stats.of(values) for name, values in totals.items()}
+        widest = max((Ratio.paired(stats[a], stats[b]).precision for a, b in ratios), default=0.0)
+        elapsed = time.perf_counter() - started
+        if widest <= precision or (elapsed >= budget and widest <= 2 * precision) or elapsed >= patience * budget:
             break
     return ({name: Stats.of(values) for name, values in per_item.items()},
             {name: Stats.of(values) for name, values in totals.items()})
-
-
 
 
 def repeat(run: Callable[[], Any], repetitions: int = MIN_REPETITIONS, warmup: int = 1) -> Stats:
