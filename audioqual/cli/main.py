@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from audioqual import __version__
+from audioqual.allocator import retain_freed_memory
 from audioqual.cli.exit_codes import USAGE_ERROR
 from audioqual.errors import AudioqualError
 
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args._module is None:
         print(f"audioqual {args._name}: not available yet in this version", file=sys.stderr)
         return USAGE_ERROR
+    retain_freed_memory()  # a model's large blocks are reused between calls, not faulted in again on each
     try:
         check_device(getattr(args, "device", None))
         return int(args._module.run(args) or 0)
