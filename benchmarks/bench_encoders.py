@@ -30,8 +30,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_extract import DEFAULT_WORK, WORK, clip_entries, measure_overhead, parameter_count  # noqa: E402
-from timing import MIN_REPETITIONS, fix_allocator, fix_threads, repeat  # noqa: E402
+from timing import MIN_REPETITIONS, fix_threads, repeat  # noqa: E402
 
+from audioqual.allocator import retain_freed_memory  # noqa: E402
 from audioqual.backbones import Backbone  # noqa: E402
 
 DEFAULT_ENCODERS = ["resemblyzer", "musicnn", "musicnn:MSD_vgg", "basic-pitch", "dnsmos", "distillmos",
@@ -65,7 +66,7 @@ def main() -> None:
     parser.add_argument("--overhead-threads", type=int, default=1)
     parser.add_argument("--no-overhead", action="store_true")
     args = parser.parse_args()
-    print(fix_allocator(), flush=True)  # once per process; the thread counts change per timing below
+    print(retain_freed_memory(), flush=True)  # once per process; the thread counts change per timing below
 
     rows = []
     for name in args.encoders:

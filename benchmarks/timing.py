@@ -12,8 +12,8 @@ samples: the median of the per-repetition ratios (the same work repeated; each r
 between neighbours in time, so drift cancels) or the ratio of the totals (different items: the
 throughput ratio), each with the quartiles of the paired ratios and a 95 % interval.
 `passes_until` does the same with passes over different items (each pass one repetition).
-`fix_process` pins thread pools and the allocator's thresholds, so that timings do not depend on
-what the process ran before. `calls_for` sizes how often a short call repeats inside one timing.
+`fix_process` pins thread pools and sets the allocator as the `audioqual` command does
+(`audioqual.allocator`), so that timings do not depend on what the process ran before. `calls_for` sizes how often a short call repeats inside one timing.
 `PeakMemory` records the resident memory a block of code reaches; `run_fresh` times a command in a
 new process and reads that process's own peak resident memory.
 """
@@ -43,36 +43,11 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 Item = TypeVar("Item")
 
 
-MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest dynamic mmap threshold on 64-bit systems
-TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # what glibc pairs with it
-
-
-def fix_allocator() -> str:
-    """Fix glibc malloc's mmap and trim thresholds at the values a long-running process drifts to.
-
-    glibc raises both thresholds whenever a large block is freed, so how fast the same work runs
-    depends on what the process ran before: default-v1 scored a 10 s pair in 0.58 s before and
-    0.26 s right after a 120 s pair (6 runs each). Fixed at the dynamic maximum from the start, it
-    took 0.29 s and 0.31 s. Setting them turns the dynamic adjustment off; returns what was set.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, TypeError, AttributeError):
-        return "allocator: not glibc, thresholds left as they are"
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    if not (mallopt(m_mmap_threshold, MMAP_THRESHOLD) and mallopt(m_trim_threshold, TRIM_THRESHOLD)):
-        return "allocator: glibc refused the thresholds, left as they are"
-    return f"allocator: glibc malloc mmap threshold {MMAP_THRESHOLD >> 20} MiB, trim threshold {TRIM_THRESHOLD >> 20} MiB (fixed)"
-
-
 def fix_process(count: int) -> str:
-    """Pin the thread pools to `count` and fix the allocator's thresholds (`fix_allocator`); returns what was set."""
-    return f"{fix_threads(count)}; {fix_allocator()}"
+    """Pin the thread pools to `count` and set the allocator as the command line does; returns what was set."""
+    from audioqual.allocator import retain_freed_memory
+
+    return f"{fix_threads(count)}; {retain_freed_memory()}"
 
 
 def fix_threads(count: int) -> str:
