@@ -13,8 +13,8 @@ between neighbours in time, so drift cancels) or the ratio of the totals (differ
 throughput ratio), each with the quartiles of the paired ratios and a 95 % interval.
 `passes_until` does the same with passes over different items (each pass one repetition).
 `fix_process` pins thread pools and sets the allocator as the `audioqual` command does
-(`audioqual.allocator`), so that timings do not depend on what the process ran before. `calls_for` sizes how often a short call repeats inside one timing.
-`PeakMemory` records the resident memory a block of code reaches; `run_fresh` times a command in a
+(`audioqual.allocator`), so that timings do not depend on what the process ran before. `calls_for`
+sizes how often a short call repeats inside one timing. `PeakMemory` records the resident memory a block of code reaches; `run_fresh` times a command in a
 new process and reads that process's own peak resident memory.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -33,8 +34,7 @@ print("faults", resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def reuse_probe(mode: str, **environment: str) -> tuple[str, int]:
-    import os
-
+    """What the probe printed before its count, and the page faults of writing a freed block again."""
     done = subprocess.run([sys.executable, "-c", REUSE_PROBE, mode], capture_output=True, text=True, check=True,
                           env={**os.environ, **environment})  # fmt: skip
     *said, faults = done.stdout.strip().splitlines()
