@@ -14,8 +14,9 @@ throughput ratio), each with the quartiles of the paired ratios and a 95 % inter
 `passes_until` does the same with passes over different items (each pass one repetition).
 `fix_process` pins thread pools and sets the allocator as the `audioqual` command does
 (`audioqual.allocator`), so that timings do not depend on what the process ran before. `calls_for`
-sizes how often a short call repeats inside one timing. `PeakMemory` records the resident memory a block of code reaches; `run_fresh` times a command in a
-new process and reads that process's own peak resident memory.
+sizes how often a short call repeats inside one timing. `PeakMemory` records the resident memory a
+block of code reaches; `run_fresh` times a command in a new process and reads that process's own
+peak resident memory.
 """
 
 from __future__ import annotations
