@@ -8,7 +8,7 @@
 Each benchmark script runs in its own process (its imports, thread pools and memory its own), with
 the sizes of a full run or of --quick, and writes its sections; they are collected into
 OUT/results.json and OUT/results.md: the machine, the date, the thread counts, then one table per
-benchmark with how it was measured. The full run takes about 45 minutes on 2 idle cores; --quick
+benchmark with how it was measured. The full run takes about 50 minutes on 2 idle cores; --quick
 (under 2 minutes) uses a few pairs, clips and lengths, and its figures are indicative only.
 --compare prints every ratio of two runs side by side and exits 0 only if all agree within 10 %
 (the check of issue 21: two full runs on the same idle machine).
