@@ -108,11 +108,21 @@ def render(header: dict[str, Any], sections: list[Section]) -> str:
         f"Python {machine['python']}, numpy {machine['numpy']}, torch {machine['torch']}. "
         f"Threads: {header['threads']}.",
     ]
+    if header.get("host"):
+        lines += ["", "Machine use apart from the benchmark while each group ran (`timing.HostUse`): "
+                  + "; ".join(f"{name}: {describe_host(percent)}" for name, percent in header["host"].items()) + "."]
     if header.get("quick"):
         lines += ["", "**`--quick` run: fewer pairs, clips and lengths; its figures are indicative only.**"]
     for section in sections:
         lines += ["", section.markdown()]
     return "\n".join(lines) + "\n"
+
+
+def describe_host(percent: dict[str, float]) -> str:
+    """`timing.host_use` in words."""
+    if not percent:
+        return "not known (no /proc/stat)"
+    return f"CPU steal {percent['steal']:.1f} %, other processes {percent['others']:.1f} % of all cores"
 
 
 def update_markdown(doc: Path, markdown: str) -> None:

@@ -27,13 +27,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from report import Section, compare, read_sections, render, update_markdown, write_sections  # noqa: E402
-from timing import fix_process, machine  # noqa: E402
+from report import Section, compare, describe_host, read_sections, render, update_markdown, write_sections  # noqa: E402
+from timing import HostUse, fix_process, machine  # noqa: E402
 
 # section group -> (script, arguments of a full run, arguments of --quick)
 PLAN = {
     "fr": ("bench_fr_models.py", ["--pairs", "60", "--passes", "3", "--slow-pairs", "6"],
-           ["--pairs", "5", "--passes", "1", "--slow-pairs", "0"]),
+           ["--pairs", "3", "--passes", "1", "--slow-pairs", "0"]),
     "nr": ("bench_nr.py", ["--clips", "50"], ["--clips", "1", "--budget", "2"]),
     "deepaq": ("bench_default_model.py", ["--references", "2"],
                ["--references", "1", "--per-reference", "2", "--budget", "2"]),
@@ -46,8 +46,9 @@ PLAN = {
 QUICK_WARNING = "--quick: few pairs, clips and lengths; these figures are indicative only"
 
 
-def run_group(name: str, threads: int, quick: bool, out: Path) -> list[Section]:
-    """One benchmark script in a fresh process; its sections, or a section without a table saying how it failed."""
+def run_group(name: str, threads: int, quick: bool, out: Path) -> tuple[list[Section], dict[str, float]]:
+    """One benchmark script in a fresh process: its sections (or a section without a table saying how it
+    failed) and how busy the machine was apart from it meanwhile (`HostUse`)."""
     script, full, short = PLAN[name]
     json_path = out / f"{name}.json"
     json_path.unlink(missing_ok=True)
@@ -55,14 +56,15 @@ def run_group(name: str, threads: int, quick: bool, out: Path) -> list[Section]:
                "--json", str(json_path)]  # fmt: skip
     print(f"\n=== {name}: {shlex.join(command[1:])}", flush=True)
     started = time.perf_counter()
-    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    with HostUse() as host:
+        done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     seconds = time.perf_counter() - started
-    print(f"=== {name}: {seconds:.0f} s", flush=True)
+    print(f"=== {name}: {seconds:.0f} s; {describe_host(host.percent)}", flush=True)
     if done.returncode != 0 or not json_path.is_file():
         failed = Section(name, f"{script} failed", f"`{shlex.join(command[1:])}` exited with {done.returncode}.", [])
         failed.seconds = seconds
-        return [failed]
-    return read_sections(json_path)[1]
+        return [failed], host.percent
+    return read_sections(json_path)[1], host.percent
 
 
 def main() -> int:
@@ -78,9 +80,12 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.compare:
-        (_, first), (_, second) = (read_sections(path) for path in args.compare)
+        (head_a, first), (head_b, second) = (read_sections(path) for path in args.compare)
         lines, agree = compare(first, second, args.tolerance)
         print("\n".join(lines))
+        hosts = head_a.get("host", {}), head_b.get("host", {})
+        for name in [name for name in hosts[0] if name in hosts[1]]:
+            print(f"machine use apart from {name}: {describe_host(hosts[0][name])} | {describe_host(hosts[1][name])}")
         verdict = "all ratios agree within" if agree else "some ratios differ by more than"
         print(f"\n{verdict} {100 * args.tolerance:g} %")
         return 0 if agree else 1
@@ -105,7 +110,10 @@ def measure(args: argparse.Namespace) -> tuple[dict, list[Section]]:
     print(f"{threads}\nmachine: {header['machine']}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    sections = [section for name in args.sections for section in run_group(name, args.threads, args.quick, args.out)]
+    sections, header["host"] = [], {}
+    for name in args.sections:
+        group, header["host"][name] = run_group(name, args.threads, args.quick, args.out)
+        sections += group
     header["seconds"] = time.perf_counter() - started
     write_sections(args.out / "results.json", sections, header)
     markdown = render(header, sections)

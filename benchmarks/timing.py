@@ -16,7 +16,8 @@ throughput ratio), each with the quartiles of the paired ratios and a 95 % inter
 (`audioqual.allocator`), so that timings do not depend on what the process ran before. `calls_for`
 sizes how often a short call repeats inside one timing. `PeakMemory` records the resident memory a
 block of code reaches; `run_fresh` times a command in a new process and reads that process's own
-peak resident memory.
+peak resident memory. `HostUse` records how busy the machine was apart from the benchmark (CPU steal
+and other processes).
 """
 
 from __future__ import annotations
@@ -361,6 +362,53 @@ def run_fresh(command: Sequence[str], env: Mapping[str, str] | None = None) -> F
         tail = done.stderr.strip().splitlines()[-3:]
         raise RuntimeError(f"{' '.join(command)} exited with {code}: {' | '.join(tail)}")
     return FreshRun(seconds, peak_kb / 1024)
+
+
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far, all cores, in clock ticks (/proc/stat: user, nice, system, idle,
+    iowait, irq, softirq, steal); empty where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as handle:
+            return [int(value) for value in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and the child processes it has waited for."""
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def host_use(before: Sequence[int], after: Sequence[int], own_seconds: float,
+             ticks_per_second: float) -> dict[str, float]:
+    """How busy the machine was apart from the benchmark between two `cpu_ticks` readings, in percent of
+    all cores' time: `steal` (time the hypervisor gave these cores to other machines) and `others`
+    (CPU time of processes other than this one and its children: busy time minus `own_seconds`)."""
+    if len(before) < 8 or len(after) < 8:
+        return {}
+    user, nice, system, idle, iowait, irq, softirq, steal = (b - a for a, b in zip(before, after))
+    total = user + nice + system + idle + iowait + irq + softirq + steal
+    if total <= 0:
+        return {}
+    busy = user + nice + system + irq + softirq
+    others = max(0.0, busy - own_seconds * ticks_per_second)
+    return {"steal": 100 * steal / total, "others": 100 * others / total}
+
+
+class HostUse:
+    """`host_use` over a `with` block (`.percent` after it), so that a slow spell of a shared or
+    virtual machine can be told from a change in the code: between two full runs here the medians
+    of one run rose by 10-20 % with its minimums unchanged, and nothing in the run said why. What
+    neighbours take of shared caches and memory bandwidth shows in neither figure."""
+
+    def __enter__(self) -> HostUse:
+        self.percent: dict[str, float] = {}
+        self._ticks, self._own = cpu_ticks(), own_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.percent = host_use(self._ticks, cpu_ticks(), own_cpu_seconds() - self._own, os.sysconf("SC_CLK_TCK"))
 
 
 def machine() -> dict[str, Any]:

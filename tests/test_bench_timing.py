@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -246,3 +247,30 @@ def test_a_negative_overhead_says_why():
     assert "unexplained" in report.overhead(timing.Ratio(0.9, 0.89, 0.92, 9, 0.88, 0.95))
     assert report.interval(timing.Ratio(2.5, 2.4, 2.6, 9, 2.25, 2.75)) == "2.5 (95 % 2.25-2.75)"
 
+
+
+def test_host_use_is_the_share_of_all_cores_not_spent_by_the_benchmark():
+    # /proc/stat deltas: user 300, nice 0, system 100, idle 500, iowait 0, irq 0, softirq 0, steal 100 ticks
+    before = [1000, 5, 200, 9000, 10, 0, 3, 50]
+    after = [1300, 5, 300, 9500, 10, 0, 3, 150]
+    percent = timing.host_use(before, after, own_seconds=2.5, ticks_per_second=100)
+    assert percent["steal"] == pytest.approx(100 * 100 / 1000)
+    assert percent["others"] == pytest.approx(100 * (400 - 250) / 1000)
+    assert timing.host_use(before, after, own_seconds=9.0, ticks_per_second=100)["others"] == 0.0
+    assert timing.host_use([], after, 0.0, 100) == {}
+    header = {"machine": {"date": "d", "cpu": "c", "cores_usable": 2, "memory_gib": 1, "load_average": [0, 0, 0],
+                          "os": "o", "python": "p", "numpy": "n", "torch": "t"},
+              "command": "c", "threads": "2", "host": {"fr": percent}}  # fmt: skip
+    assert "fr: CPU steal 10.0 %, other processes 15.0 % of all cores" in report.render(header, [])
+
+
+def test_host_use_does_not_count_the_benchmarks_own_children_as_other_load():
+    burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
+    with timing.HostUse() as host:
+        subprocess.run([sys.executable, "-c", burn], check=True)
+    if not host.percent:
+        pytest.skip("no /proc/stat on this system")
+    # the child's 0.6 CPU seconds are about half of 2 cores' time over the block: counted as "others"
+    # they would read ~40 %; other processes on an idle test machine take a few percent
+    assert 0.0 <= host.percent["steal"] <= 100.0
+    assert host.percent["others"] < 20.0
