@@ -109,7 +109,8 @@ def render(header: dict[str, Any], sections: list[Section]) -> str:
         f"Threads: {header['threads']}.",
     ]
     if header.get("host"):
-        lines += ["", "Machine use apart from the benchmark while each group ran (`timing.HostUse`): "
+        lines += ["", "The machine while each group ran (use apart from the benchmark, `timing.HostUse`; "
+                  "milliseconds of two fixed workloads before and after the group, `timing.machine_speed`): "
                   + "; ".join(f"{name}: {describe_host(percent)}" for name, percent in header["host"].items()) + "."]
     if header.get("quick"):
         lines += ["", "**`--quick` run: fewer pairs, clips and lengths; its figures are indicative only.**"]
@@ -118,11 +119,29 @@ def render(header: dict[str, Any], sections: list[Section]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def describe_host(percent: dict[str, float]) -> str:
-    """`timing.host_use` in words."""
-    if not percent:
-        return "not known (no /proc/stat)"
-    return f"CPU steal {percent['steal']:.1f} %, other processes {percent['others']:.1f} % of all cores"
+def describe_host(state: dict[str, Any]) -> str:
+    """A group's machine state in words: `timing.host_use`'s percentages (under "use"; a run before
+    `machine_speed` existed kept them alone) and `timing.machine_speed` before and after (under "speed")."""
+    percent = state["use"] if "speed" in state else state
+    words = ("use not known (no /proc/stat)" if not percent else
+             f"CPU steal {percent['steal']:.1f} %, other processes {percent['others']:.1f} % of all cores")
+    if "speed" in state:
+        before, after = state["speed"]["before"], state["speed"]["after"]
+        words += "; " + ", ".join(f"{name} {before[name]:.1f} -> {after[name]:.1f} ms" for name in before)
+    return words
+
+
+def speed_change(first: dict[str, Any], second: dict[str, Any]) -> str:
+    """How much slower (+) or faster (-) the second run's machine was on `timing.machine_speed`'s
+    workloads than the first's during one group (mean of before and after); empty if either run lacks them."""
+    if "speed" not in first or "speed" not in second:
+        return ""
+
+    def mean(state: dict[str, Any], name: str) -> float:
+        return (state["speed"]["before"][name] + state["speed"]["after"][name]) / 2
+
+    return ", ".join(f"{name} {100 * (mean(second, name) / mean(first, name) - 1):+.1f} %"
+                     for name in first["speed"]["before"])
 
 
 def update_markdown(doc: Path, markdown: str) -> None:

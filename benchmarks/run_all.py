@@ -11,7 +11,9 @@ OUT/results.json and OUT/results.md: the machine, the date, the thread counts, t
 benchmark with how it was measured. The full run takes about 50 minutes on 2 idle cores; --quick
 (under 2 minutes) uses a few pairs, clips and lengths, and its figures are indicative only.
 --compare prints every ratio of two runs side by side and exits 0 only if all agree within 10 %
-(the check of issue 21: two full runs on the same idle machine).
+(the check of issue 21: two full runs on the same idle machine), then the machine's state during each
+group in both runs: CPU steal, other processes, and the time of two fixed workloads, so that a
+difference can be told to come from the machine rather than the code.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from report import Section, compare, describe_host, read_sections, render, update_markdown, write_sections  # noqa: E402
-from timing import HostUse, fix_process, machine  # noqa: E402
+from report import (Section, compare, describe_host, read_sections, render, speed_change,  # noqa: E402
+                    update_markdown, write_sections)
+from timing import HostUse, fix_process, machine, machine_speed  # noqa: E402
 
 # section group -> (script, arguments of a full run, arguments of --quick)
 PLAN = {
@@ -46,25 +50,28 @@ PLAN = {
 QUICK_WARNING = "--quick: few pairs, clips and lengths; these figures are indicative only"
 
 
-def run_group(name: str, threads: int, quick: bool, out: Path) -> tuple[list[Section], dict[str, float]]:
+def run_group(name: str, threads: int, quick: bool, out: Path) -> tuple[list[Section], dict[str, Any]]:
     """One benchmark script in a fresh process: its sections (or a section without a table saying how it
-    failed) and how busy the machine was apart from it meanwhile (`HostUse`)."""
+    failed) and the machine's state: how busy it was apart from the script meanwhile (`HostUse`) and the
+    speed of two fixed workloads before and after (`machine_speed`)."""
     script, full, short = PLAN[name]
     json_path = out / f"{name}.json"
     json_path.unlink(missing_ok=True)
     command = [sys.executable, str(HERE / script), *(short if quick else full), "--threads", str(threads),
                "--json", str(json_path)]  # fmt: skip
     print(f"\n=== {name}: {shlex.join(command[1:])}", flush=True)
+    speed_before = machine_speed()
     started = time.perf_counter()
     with HostUse() as host:
         done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     seconds = time.perf_counter() - started
-    print(f"=== {name}: {seconds:.0f} s; {describe_host(host.percent)}", flush=True)
+    state = {"use": host.percent, "speed": {"before": speed_before, "after": machine_speed()}}
+    print(f"=== {name}: {seconds:.0f} s; {describe_host(state)}", flush=True)
     if done.returncode != 0 or not json_path.is_file():
         failed = Section(name, f"{script} failed", f"`{shlex.join(command[1:])}` exited with {done.returncode}.", [])
         failed.seconds = seconds
-        return [failed], host.percent
-    return read_sections(json_path)[1], host.percent
+        return [failed], state
+    return read_sections(json_path)[1], state
 
 
 def main() -> int:
@@ -85,7 +92,9 @@ def main() -> int:
         print("\n".join(lines))
         hosts = head_a.get("host", {}), head_b.get("host", {})
         for name in [name for name in hosts[0] if name in hosts[1]]:
-            print(f"machine use apart from {name}: {describe_host(hosts[0][name])} | {describe_host(hosts[1][name])}")
+            change = speed_change(hosts[0][name], hosts[1][name])
+            print(f"machine during {name}: {describe_host(hosts[0][name])} | {describe_host(hosts[1][name])}"
+                  + (f"; second run's workloads {change}" if change else ""))
         verdict = "all ratios agree within" if agree else "some ratios differ by more than"
         print(f"\n{verdict} {100 * args.tolerance:g} %")
         return 0 if agree else 1

@@ -17,7 +17,7 @@ throughput ratio), each with the quartiles of the paired ratios and a 95 % inter
 sizes how often a short call repeats inside one timing. `PeakMemory` records the resident memory a
 block of code reaches; `run_fresh` times a command in a new process and reads that process's own
 peak resident memory. `HostUse` records how busy the machine was apart from the benchmark (CPU steal
-and other processes).
+and other processes); `machine_speed` times two fixed workloads, to tell a slower machine from slower code.
 """
 
 from __future__ import annotations
@@ -409,6 +409,19 @@ class HostUse:
 
     def __exit__(self, *exc: object) -> None:
         self.percent = host_use(self._ticks, cpu_ticks(), own_cpu_seconds() - self._own, os.sysconf("SC_CLK_TCK"))
+
+
+def machine_speed(repetitions: int = 7) -> dict[str, float]:
+    """Milliseconds of two fixed workloads, each the minimum of `repetitions` after a warm-up: `compute`
+    (32 products of 384 x 384 float32 matrices: the cores' arithmetic) and `memory` (summing a 256 MB
+    array, far larger than any cache: the memory bandwidth). Timed before and after each benchmark group,
+    it shows what `HostUse` cannot: a host whose cores or memory got slower (a neighbour's cache and
+    bandwidth use, a slower clock) moves these figures without any CPU steal."""
+    generator = np.random.default_rng(0)
+    matrix = generator.standard_normal((384, 384), dtype=np.float32)
+    block = np.ones(2**26, dtype=np.float32)
+    workloads = {"compute": lambda: [matrix @ matrix for _ in range(32)], "memory": lambda: float(block.sum())}
+    return {name: 1000 * repeat(run, repetitions).minimum for name, run in workloads.items()}
 
 
 def machine() -> dict[str, Any]:

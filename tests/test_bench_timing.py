@@ -274,3 +274,24 @@ def test_host_use_does_not_count_the_benchmarks_own_children_as_other_load():
     # they would read ~40 %; other processes on an idle test machine take a few percent
     assert 0.0 <= host.percent["steal"] <= 100.0
     assert host.percent["others"] < 20.0
+
+
+def test_machine_speed_times_both_workloads_and_a_busier_core_reads_slower():
+    idle = timing.machine_speed(repetitions=3)
+    assert set(idle) == {"compute", "memory"} and all(0 < ms < 10_000 for ms in idle.values())
+    # one call runs each workload twice (warm-up and timing), so it must last longer than the two times it
+    # reports: figures that were not timed (a constant, a unit slip of 1000) fail this
+    call = timing.repeat(lambda: timing.machine_speed(repetitions=1), repetitions=3, warmup=0).minimum
+    assert call * 1000 > idle["compute"] + idle["memory"] > call * 1000 / 20
+
+
+def test_speed_change_compares_the_mean_of_before_and_after_and_reads_old_runs():
+    first = {"use": {"steal": 0.0, "others": 1.0},
+             "speed": {"before": {"compute": 10.0, "memory": 20.0}, "after": {"compute": 10.0, "memory": 20.0}}}
+    second = {"use": {"steal": 0.0, "others": 1.0},
+              "speed": {"before": {"compute": 11.0, "memory": 20.0}, "after": {"compute": 12.0, "memory": 19.0}}}
+    assert report.speed_change(first, second) == "compute +15.0 %, memory -2.5 %"
+    old = {"steal": 0.5, "others": 2.0}  # a run from before machine_speed: the percentages alone
+    assert report.speed_change(old, second) == ""
+    assert report.describe_host(old) == "CPU steal 0.5 %, other processes 2.0 % of all cores"
+    assert report.describe_host(second).endswith("compute 11.0 -> 12.0 ms, memory 20.0 -> 19.0 ms")
