@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 BEGIN = "<!-- BEGIN BENCHMARK RESULTS"
 END = "<!-- END BENCHMARK RESULTS -->"
@@ -110,7 +113,7 @@ def render(header: dict[str, Any], sections: list[Section]) -> str:
     ]
     if header.get("host"):
         lines += ["", "The machine while each group ran (use apart from the benchmark, `timing.HostUse`; "
-                  "milliseconds of two fixed workloads before and after the group, `timing.machine_speed`): "
+                  "milliseconds of two fixed workloads sampled every 10 s, median and range, `timing.SpeedWatch`): "
                   + "; ".join(f"{name}: {describe_host(percent)}" for name, percent in header["host"].items()) + "."]
     if header.get("quick"):
         lines += ["", "**`--quick` run: fewer pairs, clips and lengths; its figures are indicative only.**"]
@@ -119,29 +122,39 @@ def render(header: dict[str, Any], sections: list[Section]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def speed_samples(state: dict[str, Any]) -> list[dict[str, float]]:
+    """A group's `timing.SpeedWatch` samples; a run that timed the workloads only before and after the
+    group (2026-12-07, runs s and t) gives those two; one from before either, none."""
+    speed = state.get("speed", {})
+    return speed.get("samples") or [speed[end] for end in ("before", "after") if end in speed]
+
+
+def median_speed(state: dict[str, Any], name: str) -> float:
+    """The median time of one of `timing.MachineSpeed`'s workloads over a group's samples, in ms."""
+    return float(np.median([sample[name] for sample in speed_samples(state)]))
+
+
 def describe_host(state: dict[str, Any]) -> str:
-    """A group's machine state in words: `timing.host_use`'s percentages (under "use"; a run before
-    `machine_speed` existed kept them alone) and `timing.machine_speed` before and after (under "speed")."""
+    """A group's machine state in words: `timing.host_use`'s percentages (under "use"; a run from
+    before the workloads were timed kept them alone) and the workloads' times (median, range)."""
     percent = state["use"] if "speed" in state else state
     words = ("use not known (no /proc/stat)" if not percent else
              f"CPU steal {percent['steal']:.1f} %, other processes {percent['others']:.1f} % of all cores")
-    if "speed" in state:
-        before, after = state["speed"]["before"], state["speed"]["after"]
-        words += "; " + ", ".join(f"{name} {before[name]:.1f} -> {after[name]:.1f} ms" for name in before)
+    samples = speed_samples(state)
+    if samples:
+        words += "; " + ", ".join(
+            f"{name} {median_speed(state, name):.1f} ms ({min(s[name] for s in samples):.1f}-"
+            f"{max(s[name] for s in samples):.1f})" for name in ("compute", "memory")) + f" over {len(samples)} samples"
     return words
 
 
 def speed_change(first: dict[str, Any], second: dict[str, Any]) -> str:
-    """How much slower (+) or faster (-) the second run's machine was on `timing.machine_speed`'s
-    workloads than the first's during one group (mean of before and after); empty if either run lacks them."""
-    if "speed" not in first or "speed" not in second:
+    """How much slower (+) or faster (-) the second run's machine was than the first's during one
+    group: the change of each workload's median time; empty if either run lacks the samples."""
+    if not speed_samples(first) or not speed_samples(second):
         return ""
-
-    def mean(state: dict[str, Any], name: str) -> float:
-        return (state["speed"]["before"][name] + state["speed"]["after"][name]) / 2
-
-    return ", ".join(f"{name} {100 * (mean(second, name) / mean(first, name) - 1):+.1f} %"
-                     for name in first["speed"]["before"])
+    return ", ".join(f"{name} {100 * (median_speed(second, name) / median_speed(first, name) - 1):+.1f} %"
+                     for name in ("compute", "memory"))
 
 
 def update_markdown(doc: Path, markdown: str) -> None:
@@ -157,32 +170,38 @@ def _by_name(sections: list[Section], field_name: str) -> dict[str, Any]:
     return {f"{s.key}: {name}": value for s in sections for name, value in getattr(s, field_name).items()}
 
 
-def compare(first: list[Section], second: list[Section], tolerance: float = 0.10) -> tuple[list[str], bool]:
-    """Every ratio both runs measured, side by side; whether all agree within `tolerance` (larger / smaller - 1).
+def compare(runs: Mapping[str, list[Section]], tolerance: float = 0.10) -> tuple[list[str], bool]:
+    """Every ratio of two or more runs (named) side by side; whether all agree within `tolerance`
+    (largest / smallest over the runs - 1).
 
-    A ratio that differs gets told apart by its 95 % intervals, where both runs kept them: overlapping
-    intervals say at least one run did not pin the ratio down; disjoint ones, that the runs measured
-    different things (a process-to-process difference). Either way it counts as differing."""
-    a, b = _by_name(first, "ratios"), _by_name(second, "ratios")
-    spans_a, spans_b = _by_name(first, "intervals"), _by_name(second, "intervals")
-    lines, agree = [], True
-    width = max((len(key) for key in a | b), default=10)
-    for key in sorted(a | b):
-        if key not in a or key not in b:
-            lines.append(f"{key:{width}s}  only in the {'first' if key in a else 'second'} run")
+    A ratio that differs gets told apart by its 95 % intervals, where every run kept them: intervals
+    with a common part say the runs did not pin the ratio down; otherwise at least two runs measured
+    different things (a process-to-process or machine-state difference). Either way it counts as
+    differing. A ratio missing from some runs is listed, and does not count."""
+    values = {name: _by_name(sections, "ratios") for name, sections in runs.items()}
+    spans = {name: _by_name(sections, "intervals") for name, sections in runs.items()}
+    keys = sorted(set().union(*values.values()))
+    width = max((len(key) for key in keys), default=10)
+    lines = [f"{'ratio':{width}s}  " + "  ".join(f"{name:>9s}" for name in runs) + "  largest / smallest"]
+    agree = True
+    for key in keys:
+        missing = [name for name in runs if key not in values[name]]
+        if missing:
+            lines.append(f"{key:{width}s}  not in {', '.join(missing)}")
             continue
-        x, y = a[key], b[key]
-        low, high = sorted((abs(x), abs(y)))
+        measured = [values[name][key] for name in runs]
+        low, high = min(abs(x) for x in measured), max(abs(x) for x in measured)
         difference = high / low - 1 if low > 0 else (0.0 if high == 0 else float("inf"))
-        ok = difference <= tolerance and (x >= 0) == (y >= 0)
+        ok = difference <= tolerance and len({x >= 0 for x in measured}) == 1
         agree &= ok
         verdict = "ok" if ok else "DIFFERS"
-        if not ok and key in spans_a and key in spans_b:
-            (low_a, high_a), (low_b, high_b) = spans_a[key], spans_b[key]
-            overlap = low_a <= high_b and low_b <= high_a
-            verdict += (f" (95 % {number(low_a)}-{number(high_a)} and {number(low_b)}-{number(high_b)}: "
-                        f"{'overlapping, not pinned down' if overlap else 'disjoint'})")
-        lines.append(f"{key:{width}s}  {number(x, 4):>9s}  {number(y, 4):>9s}  {100 * difference:6.1f} %  {verdict}")
+        if not ok and all(key in spans[name] for name in runs):
+            intervals = [spans[name][key] for name in runs]
+            common = max(lo for lo, _ in intervals) <= min(hi for _, hi in intervals)
+            verdict += (" (95 % " + " and ".join(f"{number(lo)}-{number(hi)}" for lo, hi in intervals) + ": "
+                        + ("overlapping, not pinned down" if common else "disjoint") + ")")
+        lines.append(f"{key:{width}s}  " + "  ".join(f"{number(x, 4):>9s}" for x in measured)
+                     + f"  {100 * difference:6.1f} %  {verdict}")
     return lines, agree
 
 

@@ -3,17 +3,18 @@
   python benchmarks/run_all.py [--out runs/bench] [--quick] [--threads 2] [--sections fr nr ...]
   python benchmarks/run_all.py --markdown docs/performance.md      # run, then write the tables into the doc
   python benchmarks/run_all.py --render runs/bench/results.json --markdown docs/performance.md
-  python benchmarks/run_all.py --compare runs/a/results.json runs/b/results.json
+  python benchmarks/run_all.py --compare runs/a/results.json runs/b/results.json [runs/c/results.json ...]
 
 Each benchmark script runs in its own process (its imports, thread pools and memory its own), with
 the sizes of a full run or of --quick, and writes its sections; they are collected into
 OUT/results.json and OUT/results.md: the machine, the date, the thread counts, then one table per
 benchmark with how it was measured. The full run takes about 50 minutes on 2 idle cores; --quick
 (under 2 minutes) uses a few pairs, clips and lengths, and its figures are indicative only.
---compare prints every ratio of two runs side by side and exits 0 only if all agree within 10 %
-(the check of issue 21: two full runs on the same idle machine), then the machine's state during each
-group in both runs: CPU steal, other processes, and the time of two fixed workloads, so that a
-difference can be told to come from the machine rather than the code.
+--compare prints every ratio of two or more runs side by side and exits 0 only if all agree within
+10 % (the check of issue 21: two full runs on the same idle machine; more runs show how far each
+ratio moves between runs), then the machine's state during each group in every run: CPU steal, other
+processes, and the times of two fixed workloads sampled all along, so that a difference can be told
+to come from the machine rather than the code.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from report import (Section, compare, describe_host, read_sections, render, speed_change,  # noqa: E402
                     update_markdown, write_sections)
-from timing import HostUse, fix_process, machine, machine_speed  # noqa: E402
+from timing import HostUse, SpeedWatch, fix_process, machine  # noqa: E402
 
 # section group -> (script, arguments of a full run, arguments of --quick)
 PLAN = {
@@ -52,20 +53,19 @@ QUICK_WARNING = "--quick: few pairs, clips and lengths; these figures are indica
 
 def run_group(name: str, threads: int, quick: bool, out: Path) -> tuple[list[Section], dict[str, Any]]:
     """One benchmark script in a fresh process: its sections (or a section without a table saying how it
-    failed) and the machine's state: how busy it was apart from the script meanwhile (`HostUse`) and the
-    speed of two fixed workloads before and after (`machine_speed`)."""
+    failed) and the machine's state meanwhile: how busy it was apart from the script (`HostUse`) and the
+    times of two fixed workloads all along (`SpeedWatch`)."""
     script, full, short = PLAN[name]
     json_path = out / f"{name}.json"
     json_path.unlink(missing_ok=True)
     command = [sys.executable, str(HERE / script), *(short if quick else full), "--threads", str(threads),
                "--json", str(json_path)]  # fmt: skip
     print(f"\n=== {name}: {shlex.join(command[1:])}", flush=True)
-    speed_before = machine_speed()
     started = time.perf_counter()
-    with HostUse() as host:
+    with HostUse() as host, SpeedWatch() as speed:
         done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     seconds = time.perf_counter() - started
-    state = {"use": host.percent, "speed": {"before": speed_before, "after": machine_speed()}}
+    state = {"use": host.percent, "speed": {"samples": speed.samples}}
     print(f"=== {name}: {seconds:.0f} s; {describe_host(state)}", flush=True)
     if done.returncode != 0 or not json_path.is_file():
         failed = Section(name, f"{script} failed", f"`{shlex.join(command[1:])}` exited with {done.returncode}.", [])
@@ -82,19 +82,26 @@ def main() -> int:
     parser.add_argument("--sections", nargs="+", choices=list(PLAN), default=list(PLAN), help="run only these")
     parser.add_argument("--markdown", type=Path, help="also write the tables between the result markers of this file")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON", help="render this earlier run instead of running")
-    parser.add_argument("--compare", type=Path, nargs=2, metavar="RESULTS_JSON", help="compare the ratios of two runs")
+    parser.add_argument("--compare", type=Path, nargs="+", metavar="RESULTS_JSON",
+                        help="compare the ratios of two or more runs (each named by its folder)")
     parser.add_argument("--tolerance", type=float, default=0.10, help="--compare: largest relative difference")
     args = parser.parse_args()
 
     if args.compare:
-        (head_a, first), (head_b, second) = (read_sections(path) for path in args.compare)
-        lines, agree = compare(first, second, args.tolerance)
+        if len(args.compare) < 2:
+            parser.error("--compare needs the results.json of two or more runs")
+        names = [path.parent.name for path in args.compare]
+        names = names if len(set(names)) == len(names) else [str(path) for path in args.compare]
+        runs = {name: read_sections(path) for name, path in zip(names, args.compare)}
+        lines, agree = compare({name: sections for name, (_, sections) in runs.items()}, args.tolerance)
         print("\n".join(lines))
-        hosts = head_a.get("host", {}), head_b.get("host", {})
-        for name in [name for name in hosts[0] if name in hosts[1]]:
-            change = speed_change(hosts[0][name], hosts[1][name])
-            print(f"machine during {name}: {describe_host(hosts[0][name])} | {describe_host(hosts[1][name])}"
-                  + (f"; second run's workloads {change}" if change else ""))
+        hosts = {name: header.get("host", {}) for name, (header, _) in runs.items()}
+        first, *others = hosts
+        for group in [group for group in hosts[first] if all(group in hosts[name] for name in others)]:
+            print(f"\nmachine during {group}:")
+            for name in hosts:
+                change = speed_change(hosts[first][group], hosts[name][group]) if name != first else ""
+                print(f"  {name}: {describe_host(hosts[name][group])}" + (f"; against {first}: {change}" if change else ""))
         verdict = "all ratios agree within" if agree else "some ratios differ by more than"
         print(f"\n{verdict} {100 * args.tolerance:g} %")
         return 0 if agree else 1

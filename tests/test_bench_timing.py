@@ -199,12 +199,16 @@ def test_run_fresh_reports_the_child_and_names_a_failure():
 def test_compare_flags_ratios_that_move_more_than_the_tolerance():
     first = report.Section("fr", "t", "m", ["a"], ratios={"x": 10.0, "y": 1.0, "only": 1.0})
     second = report.Section("fr", "t", "m", ["a"], ratios={"x": 10.9, "y": 1.2})
-    lines, agree = report.compare([first], [second], tolerance=0.10)
+    lines, agree = report.compare({"a": [first], "b": [second]}, tolerance=0.10)
     assert not agree
     assert any(line.startswith("fr: x") and line.endswith("ok") for line in lines)
     assert any(line.startswith("fr: y") and line.endswith("DIFFERS") for line in lines)
-    assert any("only in the first run" in line for line in lines)
-    assert report.compare([first], [first])[1]
+    assert any(line.startswith("fr: only") and line.endswith("not in b") for line in lines)
+    assert report.compare({"a": [first], "b": [first]})[1]
+    # over three runs the spread is the largest over the smallest: 10.0, 10.9, 11.5 differ by 15 %
+    third = report.Section("fr", "t", "m", ["a"], ratios={"x": 11.5, "y": 1.0})
+    lines, agree = report.compare({"a": [first], "b": [second], "c": [third]}, tolerance=0.10)
+    assert next(line for line in lines if line.startswith("fr: x")).endswith(" 15.0 %  DIFFERS")
 
 
 def test_compare_tells_an_imprecise_difference_from_a_disjoint_one():
@@ -214,10 +218,14 @@ def test_compare_tells_an_imprecise_difference_from_a_disjoint_one():
         made.record("g", ratio)
         return made
 
-    wide = report.compare([section(1.3, 0.9, 4.1)], [section(1.6, 1.5, 1.9)])
-    apart = report.compare([section(1.26, 1.25, 1.29)], [section(1.42, 1.34, 1.43)])
+    wide = report.compare({"a": [section(1.3, 0.9, 4.1)], "b": [section(1.6, 1.5, 1.9)]})
+    apart = report.compare({"a": [section(1.26, 1.25, 1.29)], "b": [section(1.42, 1.34, 1.43)]})
     assert not wide[1] and not apart[1]  # both still count as differing
-    assert wide[0][0].endswith("overlapping, not pinned down)") and apart[0][0].endswith("disjoint)")
+    assert wide[0][1].endswith("overlapping, not pinned down)") and apart[0][1].endswith("disjoint)")
+    # three runs: two of the three intervals overlap, but no value lies in all three: disjoint
+    three = report.compare({"a": [section(1.3, 1.2, 1.4)], "b": [section(1.35, 1.3, 1.5)],
+                            "c": [section(1.5, 1.45, 1.6)]})  # fmt: skip
+    assert three[0][1].endswith("disjoint)")
     restored = report.Section.from_dict(section(1.3, 0.9, 4.1).to_dict())
     assert restored.intervals == {"g": [0.9, 4.1]} and restored.ratios == {"g": 1.3}
 
@@ -276,22 +284,38 @@ def test_host_use_does_not_count_the_benchmarks_own_children_as_other_load():
     assert host.percent["others"] < 20.0
 
 
-def test_machine_speed_times_both_workloads_and_a_busier_core_reads_slower():
-    idle = timing.machine_speed(repetitions=3)
-    assert set(idle) == {"compute", "memory"} and all(0 < ms < 10_000 for ms in idle.values())
-    # one call runs each workload twice (warm-up and timing), so it must last longer than the two times it
-    # reports: figures that were not timed (a constant, a unit slip of 1000) fail this
-    call = timing.repeat(lambda: timing.machine_speed(repetitions=1), repetitions=3, warmup=0).minimum
-    assert call * 1000 > idle["compute"] + idle["memory"] > call * 1000 / 20
+def test_machine_speed_times_both_workloads():
+    speed = timing.MachineSpeed(products=4, megabytes=32)
+    times = speed.time(repetitions=3)
+    assert set(times) == {"compute", "memory"} and all(0 < ms < 10_000 for ms in times.values())
+    # one call runs each workload four times (warm-up and three timings), so it must last longer than the
+    # two minimums it reports: figures that were not timed (a constant, a unit slip of 1000) fail this
+    started = time.perf_counter()
+    times = speed.time(repetitions=3)
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    assert elapsed_ms > times["compute"] + times["memory"] > elapsed_ms / 40
 
 
-def test_speed_change_compares_the_mean_of_before_and_after_and_reads_old_runs():
+def test_speed_watch_samples_at_both_ends_and_in_between():
+    with timing.SpeedWatch(interval=0.2) as watch:
+        time.sleep(0.9)
+    # a sample at the start, every 0.2 s in the 0.9 s (each takes tens of ms, so 3-4 fit), one at the end
+    assert 4 <= len(watch.samples) <= 7
+    assert [sample["at"] for sample in watch.samples] == sorted(sample["at"] for sample in watch.samples)
+    assert watch.samples[0]["at"] < 0.2 and watch.samples[-1]["at"] >= 0.9
+    assert all(sample["compute"] > 0 and sample["memory"] > 0 for sample in watch.samples)
+
+
+def test_speed_change_compares_the_median_samples_and_reads_older_runs():
     first = {"use": {"steal": 0.0, "others": 1.0},
-             "speed": {"before": {"compute": 10.0, "memory": 20.0}, "after": {"compute": 10.0, "memory": 20.0}}}
+             "speed": {"samples": [{"at": 0.0, "compute": 10.0, "memory": 20.0},
+                                   {"at": 10.0, "compute": 30.0, "memory": 20.0},
+                                   {"at": 15.0, "compute": 10.0, "memory": 24.0}]}}  # fmt: skip
+    # a run that timed the workloads before and after each group only: the two are its samples
     second = {"use": {"steal": 0.0, "others": 1.0},
               "speed": {"before": {"compute": 11.0, "memory": 20.0}, "after": {"compute": 12.0, "memory": 19.0}}}
     assert report.speed_change(first, second) == "compute +15.0 %, memory -2.5 %"
-    old = {"steal": 0.5, "others": 2.0}  # a run from before machine_speed: the percentages alone
+    assert report.describe_host(first).endswith("compute 10.0 ms (10.0-30.0), memory 20.0 ms (20.0-24.0) over 3 samples")
+    old = {"steal": 0.5, "others": 2.0}  # a run from before the workloads were timed: the percentages alone
     assert report.speed_change(old, second) == ""
     assert report.describe_host(old) == "CPU steal 0.5 %, other processes 2.0 % of all cores"
-    assert report.describe_host(second).endswith("compute 11.0 -> 12.0 ms, memory 20.0 -> 19.0 ms")
