@@ -112,8 +112,10 @@ def render(header: dict[str, Any], sections: list[Section]) -> str:
         f"Threads: {header['threads']}.",
     ]
     if header.get("host"):
-        lines += ["", "The machine while each group ran (use apart from the benchmark, `timing.HostUse`; "
-                  "milliseconds of two fixed workloads sampled every 10 s, median and range, `timing.SpeedWatch`): "
+        workloads = next((state["speed"]["workloads"] for state in header["host"].values() if "speed" in state), "")
+        lines += ["", "The machine while each group ran (use apart from the benchmark, `timing.HostUse`"
+                  + (f"; milliseconds of two fixed workloads just before and after it, `timing.SpeedAround`: "
+                     f"{workloads}" if workloads else "") + "): "
                   + "; ".join(f"{name}: {describe_host(percent)}" for name, percent in header["host"].items()) + "."]
     if header.get("quick"):
         lines += ["", "**`--quick` run: fewer pairs, clips and lengths; its figures are indicative only.**"]
@@ -123,10 +125,8 @@ def render(header: dict[str, Any], sections: list[Section]) -> str:
 
 
 def speed_samples(state: dict[str, Any]) -> list[dict[str, float]]:
-    """A group's `timing.SpeedWatch` samples; a run that timed the workloads only before and after the
-    group (2026-12-07, runs s and t) gives those two; one from before either, none."""
-    speed = state.get("speed", {})
-    return speed.get("samples") or [speed[end] for end in ("before", "after") if end in speed]
+    """A group's `timing.SpeedAround` samples (none in a run from before it)."""
+    return state.get("speed", {}).get("samples", [])
 
 
 def median_speed(state: dict[str, Any], name: str) -> float:
@@ -136,23 +136,24 @@ def median_speed(state: dict[str, Any], name: str) -> float:
 
 def describe_host(state: dict[str, Any]) -> str:
     """A group's machine state in words: `timing.host_use`'s percentages (under "use"; a run from
-    before the workloads were timed kept them alone) and the workloads' times (median, range)."""
+    before the workloads were timed kept them alone) and the workloads' times before -> after."""
     percent = state["use"] if "speed" in state else state
     words = ("use not known (no /proc/stat)" if not percent else
              f"CPU steal {percent['steal']:.1f} %, other processes {percent['others']:.1f} % of all cores")
     samples = speed_samples(state)
     if samples:
-        words += "; " + ", ".join(
-            f"{name} {median_speed(state, name):.1f} ms ({min(s[name] for s in samples):.1f}-"
-            f"{max(s[name] for s in samples):.1f})" for name in ("compute", "memory")) + f" over {len(samples)} samples"
+        words += "; " + ", ".join(f"{name} {samples[0][name]:.1f} -> {samples[-1][name]:.1f} ms"
+                                  for name in ("compute", "memory"))
     return words
 
 
 def speed_change(first: dict[str, Any], second: dict[str, Any]) -> str:
     """How much slower (+) or faster (-) the second run's machine was than the first's during one
-    group: the change of each workload's median time; empty if either run lacks the samples."""
+    group: the change of each workload's median time (of before and after); empty if either run lacks them."""
     if not speed_samples(first) or not speed_samples(second):
         return ""
+    if first["speed"]["workloads"] != second["speed"]["workloads"]:
+        return "other workloads, not comparable"
     return ", ".join(f"{name} {100 * (median_speed(second, name) / median_speed(first, name) - 1):+.1f} %"
                      for name in ("compute", "memory"))
 

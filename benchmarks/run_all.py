@@ -13,8 +13,8 @@ benchmark with how it was measured. The full run takes about 50 minutes on 2 idl
 --compare prints every ratio of two or more runs side by side and exits 0 only if all agree within
 10 % (the check of issue 21: two full runs on the same idle machine; more runs show how far each
 ratio moves between runs), then the machine's state during each group in every run: CPU steal, other
-processes, and the times of two fixed workloads sampled all along, so that a difference can be told
-to come from the machine rather than the code.
+processes, and the times of two fixed workloads just before and after it, so that a difference can
+be told to come from the machine rather than the code.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from report import (Section, compare, describe_host, read_sections, render, speed_change,  # noqa: E402
                     update_markdown, write_sections)
-from timing import HostUse, SpeedWatch, fix_process, machine  # noqa: E402
+from timing import HostUse, SpeedAround, fix_process, machine  # noqa: E402
 
 # section group -> (script, arguments of a full run, arguments of --quick)
 PLAN = {
@@ -54,7 +54,7 @@ QUICK_WARNING = "--quick: few pairs, clips and lengths; these figures are indica
 def run_group(name: str, threads: int, quick: bool, out: Path) -> tuple[list[Section], dict[str, Any]]:
     """One benchmark script in a fresh process: its sections (or a section without a table saying how it
     failed) and the machine's state meanwhile: how busy it was apart from the script (`HostUse`) and the
-    times of two fixed workloads all along (`SpeedWatch`)."""
+    times of two fixed workloads just before and after (`SpeedAround`)."""
     script, full, short = PLAN[name]
     json_path = out / f"{name}.json"
     json_path.unlink(missing_ok=True)
@@ -62,10 +62,10 @@ def run_group(name: str, threads: int, quick: bool, out: Path) -> tuple[list[Sec
                "--json", str(json_path)]  # fmt: skip
     print(f"\n=== {name}: {shlex.join(command[1:])}", flush=True)
     started = time.perf_counter()
-    with HostUse() as host, SpeedWatch() as speed:
+    with SpeedAround() as speed, HostUse() as host:
         done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     seconds = time.perf_counter() - started
-    state = {"use": host.percent, "speed": {"samples": speed.samples}}
+    state = {"use": host.percent, "speed": speed.record()}
     print(f"=== {name}: {seconds:.0f} s; {describe_host(state)}", flush=True)
     if done.returncode != 0 or not json_path.is_file():
         failed = Section(name, f"{script} failed", f"`{shlex.join(command[1:])}` exited with {done.returncode}.", [])

@@ -17,8 +17,8 @@ throughput ratio), each with the quartiles of the paired ratios and a 95 % inter
 sizes how often a short call repeats inside one timing. `PeakMemory` records the resident memory a
 block of code reaches; `run_fresh` times a command in a new process and reads that process's own
 peak resident memory. `HostUse` records how busy the machine was apart from the benchmark (CPU steal
-and other processes); `SpeedWatch` times two fixed workloads (`MachineSpeed`) all along, to tell a slower
-machine from slower code.
+and other processes); `SpeedAround` times two fixed workloads (`MachineSpeed`) before and after, to tell
+a slower machine from slower code.
 """
 
 from __future__ import annotations
@@ -419,50 +419,38 @@ class MachineSpeed:
     memory got slower (a neighbour's cache and bandwidth use, a slower clock) moves them without any
     CPU steal, which `HostUse` alone cannot see."""
 
-    def __init__(self, products: int = 8, megabytes: int = 128):
+    def __init__(self, products: int = 32, megabytes: int = 256):
         self.matrix = np.random.default_rng(0).standard_normal((384, 384), dtype=np.float32)
         self.block = np.ones(megabytes * 2**18, dtype=np.float32)
         self.products = products
+        self.description = f"{products} products of 384 x 384 float32 matrices; a sum over {megabytes} MB"
 
-    def time(self, repetitions: int = 3) -> dict[str, float]:
+    def time(self, repetitions: int = 7) -> dict[str, float]:
         """Each workload's minimum over `repetitions` timings after a warm-up, in milliseconds."""
         workloads = {"compute": lambda: [self.matrix @ self.matrix for _ in range(self.products)],
                      "memory": lambda: float(self.block.sum())}  # fmt: skip
         return {name: 1000 * repeat(run, repetitions).minimum for name, run in workloads.items()}
 
 
-class SpeedWatch:
-    """`MachineSpeed` sampled every `interval` seconds in a background thread while a `with` block runs,
-    and at its start and end (`.samples`, each with `at`, seconds since the start): how fast the
-    machine was *during* a benchmark group. Between two samples nothing runs; one sample takes about
-    40 ms, under 0.5 % of the cores' time at one every 10 s, and falls alike on both sides of every
-    interleaved ratio. On this machine, within one 43-minute run with CPU steal under 0.4 %, the
-    compute workload took 21-31 ms at the ends of its groups: a snapshot says little about a group."""
+class SpeedAround:
+    """`MachineSpeed` timed just before and just after a `with` block (`.record()`), while nothing of
+    the benchmark runs. Not sampled during the block: on 2 fully used cores a sample taken while the
+    benchmark runs measures the benchmark's own load (in a --quick run, 8 products took 5.2-6.4 ms at
+    their fastest and up to 16.3 ms within one group). So the two figures are snapshots: on this machine
+    the compute workload read 21-40 ms at group ends within one 43-minute run, CPU steal under 0.4 %."""
 
-    def __init__(self, interval: float = 10.0):
-        self.interval = interval
-        self.samples: list[dict[str, float]] = []
-
-    def __enter__(self) -> SpeedWatch:
-        self._speed, self._stop = MachineSpeed(), threading.Event()
+    def __enter__(self) -> SpeedAround:
+        self._speed = MachineSpeed()
         self._started = time.perf_counter()
-        self._sample()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        self.samples = [{"at": 0.0, **self._speed.time()}]
         return self
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def _sample(self) -> None:
-        at = time.perf_counter() - self._started
-        self.samples.append({"at": round(at, 1), **self._speed.time()})
-
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
+        self.samples.append({"at": round(time.perf_counter() - self._started, 1), **self._speed.time()})
+
+    def record(self) -> dict[str, Any]:
+        """What to keep in the results: both samples and which workloads they timed."""
+        return {"workloads": self._speed.description, "samples": self.samples}
 
 
 def machine() -> dict[str, Any]:

@@ -296,26 +296,26 @@ def test_machine_speed_times_both_workloads():
     assert elapsed_ms > times["compute"] + times["memory"] > elapsed_ms / 40
 
 
-def test_speed_watch_samples_at_both_ends_and_in_between():
-    with timing.SpeedWatch(interval=0.2) as watch:
-        time.sleep(0.9)
-    # a sample at the start, every 0.2 s in the 0.9 s (each takes tens of ms, so 3-4 fit), one at the end
-    assert 4 <= len(watch.samples) <= 7
-    assert [sample["at"] for sample in watch.samples] == sorted(sample["at"] for sample in watch.samples)
-    assert watch.samples[0]["at"] < 0.2 and watch.samples[-1]["at"] >= 0.9
-    assert all(sample["compute"] > 0 and sample["memory"] > 0 for sample in watch.samples)
+def test_speed_change_compares_the_median_samples_of_the_same_workloads():
+    def state(*samples: tuple[float, float], workloads: str = "w") -> dict:
+        return {"use": {"steal": 0.0, "others": 1.0},
+                "speed": {"workloads": workloads,
+                          "samples": [{"at": 10.0 * i, "compute": c, "memory": m} for i, (c, m) in enumerate(samples)]}}
 
-
-def test_speed_change_compares_the_median_samples_and_reads_older_runs():
-    first = {"use": {"steal": 0.0, "others": 1.0},
-             "speed": {"samples": [{"at": 0.0, "compute": 10.0, "memory": 20.0},
-                                   {"at": 10.0, "compute": 30.0, "memory": 20.0},
-                                   {"at": 15.0, "compute": 10.0, "memory": 24.0}]}}  # fmt: skip
-    # a run that timed the workloads before and after each group only: the two are its samples
-    second = {"use": {"steal": 0.0, "others": 1.0},
-              "speed": {"before": {"compute": 11.0, "memory": 20.0}, "after": {"compute": 12.0, "memory": 19.0}}}
-    assert report.speed_change(first, second) == "compute +15.0 %, memory -2.5 %"
-    assert report.describe_host(first).endswith("compute 10.0 ms (10.0-30.0), memory 20.0 ms (20.0-24.0) over 3 samples")
+    first = state((10.0, 20.0), (10.0, 20.0))
+    second = state((11.0, 20.0), (12.0, 19.0))
+    assert report.speed_change(first, second) == "compute +15.0 %, memory -2.5 %"  # 10 -> 11.5, 20 -> 19.5
+    assert report.speed_change(first, state((5.0, 5.0), workloads="smaller")) == "other workloads, not comparable"
+    assert report.describe_host(second).endswith("; compute 11.0 -> 12.0 ms, memory 20.0 -> 19.0 ms")
     old = {"steal": 0.5, "others": 2.0}  # a run from before the workloads were timed: the percentages alone
     assert report.speed_change(old, second) == ""
     assert report.describe_host(old) == "CPU steal 0.5 %, other processes 2.0 % of all cores"
+
+
+def test_speed_around_times_the_workloads_before_and_after_the_block():
+    with timing.SpeedAround() as speed:
+        time.sleep(0.3)
+    record = speed.record()
+    assert record["workloads"] == "32 products of 384 x 384 float32 matrices; a sum over 256 MB"
+    assert [sample["at"] for sample in record["samples"]][0] == 0.0 and record["samples"][1]["at"] >= 0.3
+    assert all(sample["compute"] > 0 and sample["memory"] > 0 for sample in record["samples"])
