@@ -437,7 +437,9 @@ class SpeedAround:
     the benchmark runs. Not sampled during the block: on 2 fully used cores a sample taken while the
     benchmark runs measures the benchmark's own load (in a --quick run, 8 products took 5.2-6.4 ms at
     their fastest and up to 16.3 ms within one group). So the two figures are snapshots: on this machine
-    the compute workload read 21-40 ms at group ends within one 43-minute run, CPU steal under 0.4 %."""
+    the compute workload read 21-40 ms at group ends within one 43-minute run, CPU steal under 0.4 %, and
+    a run whose ends read 33 % slower than another's measured the same ratios within 3 %: they show the
+    machine moving, they do not say how much a ratio moved with it."""
 
     def __enter__(self) -> SpeedAround:
         self._speed = MachineSpeed()
