@@ -13,8 +13,8 @@ benchmark with how it was measured. The full run takes about 50 minutes on 2 idl
 --compare prints every ratio of two or more runs side by side and exits 0 only if all agree within
 10 % (the check of issue 21: two full runs on the same idle machine; more runs show how far each
 ratio moves between runs), then the machine's state during each group in every run: CPU steal, other
-processes, and the times of two fixed workloads just before and after it, so that a difference can
-be told to come from the machine rather than the code.
+processes, and the times of two fixed workloads just before and after it, which show whether the
+machine was steady (on this virtual machine they moved by a third within an hour with no CPU steal).
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def main() -> int:
             print(f"\nmachine during {group}:")
             for name in hosts:
                 change = speed_change(hosts[first][group], hosts[name][group]) if name != first else ""
-                print(f"  {name}: {describe_host(hosts[name][group])}" + (f"; against {first}: {change}" if change else ""))
+                against = f"; against {first}: {change}" if change else ""
+                print(f"  {name}: {describe_host(hosts[name][group])}{against}")
         verdict = "all ratios agree within" if agree else "some ratios differ by more than"
         print(f"\n{verdict} {100 * args.tolerance:g} %")
         return 0 if agree else 1

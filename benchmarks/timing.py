@@ -17,8 +17,8 @@ throughput ratio), each with the quartiles of the paired ratios and a 95 % inter
 sizes how often a short call repeats inside one timing. `PeakMemory` records the resident memory a
 block of code reaches; `run_fresh` times a command in a new process and reads that process's own
 peak resident memory. `HostUse` records how busy the machine was apart from the benchmark (CPU steal
-and other processes); `SpeedAround` times two fixed workloads (`MachineSpeed`) before and after, to tell
-a slower machine from slower code.
+and other processes); `SpeedAround` times two fixed workloads (`MachineSpeed`) before and after, which
+show whether the machine's own speed moved.
 """
 
 from __future__ import annotations
