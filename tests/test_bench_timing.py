@@ -317,5 +317,5 @@ def test_speed_around_times_the_workloads_before_and_after_the_block():
         time.sleep(0.3)
     record = speed.record()
     assert record["workloads"] == "32 products of 384 x 384 float32 matrices; a sum over 256 MB"
-    assert [sample["at"] for sample in record["samples"]][0] == 0.0 and record["samples"][1]["at"] >= 0.3
+    assert record["samples"][0]["at"] == 0.0 and record["samples"][1]["at"] >= 0.3
     assert all(sample["compute"] > 0 and sample["memory"] > 0 for sample in record["samples"])
