@@ -14,8 +14,9 @@ throughput ratio), each with the quartiles of the paired ratios and a 95 % inter
 `passes_until` does the same with passes over different items (each pass one repetition).
 `fix_process` pins thread pools and sets the allocator as the `audioqual` command does
 (`audioqual.allocator`), so that timings do not depend on what the process ran before. `calls_for`
-sizes how often a short call repeats inside one timing. `PeakMemory` records the resident memory a
-block of code reaches; `run_fresh` times a command in a new process and reads that process's own
+sizes how often a short call repeats inside one timing. `process_and_turn` splits a ratio's variation
+between processes taking turns into the process's part, the turn's part and the rest. `PeakMemory`
+records the resident memory a block of code reaches; `run_fresh` times a command in a new process and reads that process's own
 peak resident memory. `HostUse` records how busy the machine was apart from the benchmark (CPU steal
 and other processes); `SpeedAround` times two fixed workloads (`MachineSpeed`) before and after, which
 show whether the machine's own speed moved.
@@ -194,6 +195,31 @@ class Ratio:
 
     def to_dict(self) -> dict[str, float]:
         return {"value": self.value, "q1": self.q1, "q3": self.q3, "n": self.n, "low": self.low, "high": self.high}
+
+
+def process_and_turn(log_ratios: np.ndarray) -> dict[str, float]:
+    """Where a ratio's variation lives, from log ratios measured by several processes (rows) taking turns
+    (columns: the same work at the same time for every process): a two-way additive analysis of
+    variance without replication. Returns each part's standard deviation in log units (`process`,
+    `turn`: time and whatever the turn's work was, `residual`) and the F-test p-values of both effects."""
+    from scipy.stats import f
+
+    values = np.asarray(log_ratios, dtype=float)
+    rows, columns = values.shape
+    if rows < 2 or columns < 2:
+        raise ValueError(f"need at least 2 processes and 2 turns, got {rows} x {columns}")
+    grand = values.mean()
+    row_effect, column_effect = values.mean(axis=1) - grand, values.mean(axis=0) - grand
+    residual = values - grand - row_effect[:, None] - column_effect[None, :]
+    df_row, df_column, df_residual = rows - 1, columns - 1, (rows - 1) * (columns - 1)
+    ms_row = columns * float((row_effect**2).sum()) / df_row
+    ms_column = rows * float((column_effect**2).sum()) / df_column
+    ms_residual = float((residual**2).sum()) / df_residual
+    return {"process": math.sqrt(max(ms_row - ms_residual, 0.0) / columns),
+            "turn": math.sqrt(max(ms_column - ms_residual, 0.0) / rows),
+            "residual": math.sqrt(ms_residual),
+            "process_p": float(f.sf(ms_row / ms_residual, df_row, df_residual)) if ms_residual else 0.0,
+            "turn_p": float(f.sf(ms_column / ms_residual, df_column, df_residual)) if ms_residual else 0.0}
 
 
 def interleave(sides: Mapping[str, Callable[[Item], Any]], items: Sequence[Item],

@@ -164,6 +164,42 @@ def test_passes_until_repeats_whole_passes_and_pairs_their_totals(monkeypatch):
     assert timing.Ratio.paired(totals["a"], totals["b"]).value == 2.0
 
 
+def test_process_and_turn_matches_a_double_loop_analysis_of_variance():
+    values = np.random.default_rng(3).normal(size=(4, 6))
+    rows, columns = values.shape
+    grand = sum(values[i, j] for i in range(rows) for j in range(columns)) / (rows * columns)
+    row_means = [sum(values[i, j] for j in range(columns)) / columns for i in range(rows)]
+    column_means = [sum(values[i, j] for i in range(rows)) / rows for j in range(columns)]
+    ss_row = sum(columns * (row_means[i] - grand) ** 2 for i in range(rows))
+    ss_column = sum(rows * (column_means[j] - grand) ** 2 for j in range(columns))
+    ss_total = sum((values[i, j] - grand) ** 2 for i in range(rows) for j in range(columns))
+    ms_row, ms_column = ss_row / (rows - 1), ss_column / (columns - 1)
+    ms_residual = (ss_total - ss_row - ss_column) / ((rows - 1) * (columns - 1))
+    parts = timing.process_and_turn(values)
+    from scipy.stats import f
+
+    assert parts["residual"] == pytest.approx(ms_residual**0.5)
+    assert parts["process"] == pytest.approx(max(ms_row - ms_residual, 0) ** 0.5 / columns**0.5)
+    assert parts["turn"] == pytest.approx(max(ms_column - ms_residual, 0) ** 0.5 / rows**0.5)
+    assert parts["process_p"] == pytest.approx(f.sf(ms_row / ms_residual, rows - 1, (rows - 1) * (columns - 1)))
+    assert parts["turn_p"] == pytest.approx(f.sf(ms_column / ms_residual, columns - 1, (rows - 1) * (columns - 1)))
+    with pytest.raises(ValueError):
+        timing.process_and_turn(values[:1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_process_and_turn_tells_a_process_effect_from_a_time_effect(seed):
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(scale=0.02, size=(4, 8))
+    process_shift, time_shift = np.array([0.0, 0.1, -0.1, 0.05]), np.linspace(-0.1, 0.1, 8)
+    by_process = timing.process_and_turn(noise + process_shift[:, None])
+    by_time = timing.process_and_turn(noise + time_shift[None, :])
+    assert by_process["process_p"] < 0.01 and by_time["turn_p"] < 0.01
+    assert by_process["process"] == pytest.approx(np.std(process_shift, ddof=1), rel=0.3)
+    assert by_time["turn"] == pytest.approx(np.std(time_shift, ddof=1), rel=0.3)
+    assert by_process["turn"] < by_process["process"] / 3 and by_time["process"] < by_time["turn"] / 3
+
+
 def test_short_calls_are_repeated_to_fill_a_timing():
     assert timing.calls_for(0.006, 0.3) == 50  # 6 ms: 50 calls make one 0.3 s timing
     assert timing.calls_for(0.11, 0.3) == 3
