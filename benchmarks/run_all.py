@@ -42,11 +42,11 @@ PLAN = {
     "nr": ("bench_nr.py", ["--clips", "50"], ["--clips", "1", "--budget", "2"]),
     "deepaq": ("bench_default_model.py", ["--references", "2"],
                ["--references", "1", "--per-reference", "2", "--budget", "2"]),
-    "extract": ("bench_extract.py", [], ["--backbones", "resemblyzer", "musicnn", "dnsmos", "--budget", "2"]),
+    "extract": ("bench_extract.py", [], ["--backbones", "resemblyzer", "musicnn", "--budget", "2"]),
     "startup": ("bench_startup.py", [], ["--help-of", "compare", "--jobs", "compare (default model)",
                                          "score (default no-reference model)"]),
-    "scaling": ("bench_scaling.py", [], ["--lengths", "1", "10", "--metrics", "default", "peaq",
-                                         "--corpus", "4", "8", "--budget", "2"]),
+    "scaling": ("bench_scaling.py", [], ["--lengths", "1", "10", "--metrics", "default", "--corpus", "4",
+                                         "8", "--budget", "2"]),
 }
 QUICK_WARNING = "--quick: few pairs, clips and lengths; these figures are indicative only"
 
