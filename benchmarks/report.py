@@ -177,7 +177,7 @@ def compare(runs: Mapping[str, list[Section]], tolerance: float = 0.10) -> tuple
 
     A ratio that differs gets told apart by its 95 % intervals, where every run kept them: intervals
     with a common part say the runs did not pin the ratio down; otherwise at least two runs measured
-    different things (a process-to-process or machine-state difference). Either way it counts as
+    different things (on this machine: the machine's speed, see `time_changes`). Either way it counts as
     differing. A ratio missing from some runs is listed, and does not count."""
     values = {name: _by_name(sections, "ratios") for name, sections in runs.items()}
     spans = {name: _by_name(sections, "intervals") for name, sections in runs.items()}
@@ -204,6 +204,55 @@ def compare(runs: Mapping[str, list[Section]], tolerance: float = 0.10) -> tuple
         lines.append(f"{key:{width}s}  " + "  ".join(f"{number(x, 4):>9s}" for x in measured)
                      + f"  {100 * difference:6.1f} %  {verdict}")
     return lines, agree
+
+
+def side_means(section: Section) -> dict[str, dict[str, float]]:
+    """The mean of every timed side's samples in `section.data`, by group: the section's own sides
+    (stats at its top level), and each nested group of sides ("fr (60 pairs)", "extract (mert-base)")."""
+    def means(data: Mapping[str, Any]) -> dict[str, float]:
+        return {side: float(np.mean(value["samples"])) for side, value in data.items()
+                if isinstance(value, dict) and value.get("samples")}
+
+    groups = {section.key: means(section.data)}
+    for name, value in section.data.items():
+        if isinstance(value, dict) and "samples" not in value:
+            groups[f"{section.key} ({name})"] = means(value)
+    return {group: sides for group, sides in groups.items() if sides}
+
+
+def time_changes(runs: Mapping[str, list[Section]]) -> list[str]:
+    """How much slower (+) or faster (-) each side ran in every run than in the first, group by group.
+
+    Between runs on a virtual machine every side of a group can slow down together (the machine), by
+    amounts that differ between sides; a regression in one side shows as that side alone moving. With
+    three or more runs and sides, it also says how much of the between-run variance of the sides' log
+    times one common slow-down explains (each side's log time, centred over the runs, fitted as a
+    multiple of the sides' mean), and each side's multiple: how strongly it follows the machine."""
+    first, *others = runs
+    tables = {name: {group: sides for section in sections for group, sides in side_means(section).items()}
+              for name, sections in runs.items()}
+    lines = []
+    for group, sides in tables[first].items():
+        if not all(group in tables[name] for name in others):
+            continue
+        common = [side for side in sides if all(side in tables[name][group] for name in others)]
+        if not common:
+            continue
+        lines.append(f"{group}:")
+        for name in others:
+            changes = ", ".join(f"{side} {100 * (tables[name][group][side] / sides[side] - 1):+.1f} %" for side in common)
+            lines.append(f"  {name} against {first}: {changes}")
+        if len(runs) >= 3 and len(common) >= 3:
+            logs = np.log([[tables[name][group][side] for side in common] for name in runs])
+            centred = logs - logs.mean(axis=0)
+            machine = centred.mean(axis=1)
+            if not np.any(machine):
+                continue
+            follows = centred.T @ machine / float(machine @ machine)
+            explained = 1 - float(((centred - np.outer(machine, follows)) ** 2).sum()) / float((centred**2).sum())
+            lines.append(f"  one common slow-down explains {100 * explained:.1f} % of the between-run variance; "
+                         "each side follows it by: " + ", ".join(f"{side} {x:.2f}" for side, x in zip(common, follows)))
+    return lines
 
 
 def add_output_arguments(parser) -> None:

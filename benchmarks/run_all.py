@@ -31,7 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from report import (Section, compare, describe_host, read_sections, render, speed_change,  # noqa: E402
+from report import (Section, compare, describe_host, read_sections, render, speed_change, time_changes,  # noqa: E402
                     update_markdown, write_sections)
 from timing import HostUse, SpeedAround, fix_process, machine  # noqa: E402
 
@@ -95,6 +95,8 @@ def main() -> int:
         runs = {name: read_sections(path) for name, path in zip(names, args.compare)}
         lines, agree = compare({name: sections for name, (_, sections) in runs.items()}, args.tolerance)
         print("\n".join(lines))
+        print(f"\nevery side's mean time against {names[0]}'s (the same work):")
+        print("\n".join(time_changes({name: sections for name, (_, sections) in runs.items()})))
         hosts = {name: header.get("host", {}) for name, (header, _) in runs.items()}
         first, *others = hosts
         for group in [group for group in hosts[first] if all(group in hosts[name] for name in others)]:

@@ -266,6 +266,47 @@ def test_compare_tells_an_imprecise_difference_from_a_disjoint_one():
     assert restored.intervals == {"g": [0.9, 4.1]} and restored.ratios == {"g": 1.3}
 
 
+def _timed_section(times: dict[str, list[float]], nested: dict[str, dict[str, list[float]]] | None = None):
+    made = report.Section("fr", "t", "m", ["a"])
+    made.data = {side: timing.Stats.of(values).to_dict() for side, values in times.items()}
+    for group, sides in (nested or {}).items():
+        made.data[group] = {side: timing.Stats.of(values).to_dict() for side, values in sides.items()}
+    return made
+
+
+def test_side_means_finds_top_level_and_nested_groups_of_timed_sides():
+    made = _timed_section({"a": [1.0, 3.0], "b": [2.0]}, {"60 pairs": {"c": [4.0, 6.0]}})
+    made.data["note"] = "not timed"
+    assert report.side_means(made) == {"fr": {"a": 2.0, "b": 2.0}, "fr (60 pairs)": {"c": 5.0}}
+
+
+def test_time_changes_tell_a_common_slow_down_from_one_side_moving_alone():
+    base = {"a": 1.0, "b": 2.0, "c": 4.0}
+    follows = {"a": 0.5, "b": 1.0, "c": 1.5}
+    machine = {"r1": 1.0, "r2": 1.2, "r3": 0.9}
+    runs = {name: [_timed_section({side: [base[side] * speed ** follows[side]] * 3 for side in base})]
+            for name, speed in machine.items()}  # fmt: skip
+    lines = report.time_changes(runs)
+    assert lines[0] == "fr:"
+    assert lines[1] == "  r2 against r1: " + ", ".join(f"{side} {100 * (1.2 ** x - 1):+.1f} %"
+                                                        for side, x in follows.items())
+    # log times are exact multiples of one machine factor: all of the variance, each side's multiple
+    # relative to the sides' mean (textbook least-squares slope of its centred log time on their mean)
+    logs = np.log([[base[side] * speed ** follows[side] for side in base] for speed in machine.values()])
+    centred = logs - logs.mean(axis=0)
+    slopes = [np.polyfit(centred.mean(axis=1), centred[:, k], 1)[0] for k in range(3)]
+    assert slopes == pytest.approx([0.5, 1.0, 1.5])
+    assert lines[3] == "  one common slow-down explains 100.0 % of the between-run variance; each side follows it by: " \
+        "a 0.50, b 1.00, c 1.50"
+    # one side regressing alone in one run is not explained by the machine
+    runs["r3"] = [_timed_section({"a": [1.0] * 3, "b": [2.0] * 3, "c": [4.0 * 1.3] * 3})]
+    explained = float(report.time_changes(runs)[3].split("explains ")[1].split(" %")[0])
+    assert explained < 90.0
+    # groups or sides missing from a run are left out; two runs give no variance split
+    assert report.time_changes({"r1": runs["r1"], "r2": [_timed_section({"z": [1.0]})]}) == []
+    assert len(report.time_changes({"r1": runs["r1"], "r2": runs["r2"]})) == 2
+
+
 def test_markdown_between_the_markers_is_replaced_and_the_prose_kept(tmp_path):
     doc = tmp_path / "performance.md"
     doc.write_text(f"intro\n{report.BEGIN} (written by run_all) -->\nold table\n{report.END}\nafter\n")
