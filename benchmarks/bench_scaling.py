@@ -25,12 +25,10 @@ Corpus size: N pairs (the GenSVS pairs, repeated when N exceeds them) through th
 `score_pairs` with the default model (`audioqual metric default`: decode, score, journal every
 row) and `extract_features` of the N test signals with the resemblyzer encoder (the default
 no-reference model's) into a fresh cache. At each N each job alternates with the same job at the
-smallest N, run as many times in a row as last about as long as the job at N (sized on one warm
-call of each: a 10-item run alone lasted 0.5 s beside 8 s at 160 items, and the resemblyzer
-extraction's factor at 160 was known only to +-6-8 % after 9-22 repetitions, 0.88-1.03 over seven
-runs), repeated as the lengths are (budget CORPUS_BUDGET: with 25 s, that factor stopped at 9
-repetitions and two runs gave 1.00 and 0.90); growth factor = seconds per item at N over seconds per
-item at the smallest N, the median of the per-repetition ratios.
+smallest N, repeated as the lengths are (budget CORPUS_BUDGET: with 25 s, the resemblyzer
+extraction's factor at 160 items stopped at 9 repetitions known to +-6-8 % and two runs gave 1.00 and
+0.90); growth factor = seconds per item at N over seconds per item at the smallest N, the median of
+the per-repetition ratios.
 """
 
 from __future__ import annotations
@@ -186,22 +184,6 @@ def length_section(lengths: list[float], threads: int, keys: list[str], cap: flo
     return section
 
 
-def matching_calls(small, large) -> int:
-    """How many calls of the job `small` last about as long as one of `large` (each timed once, warm)."""
-    took = []
-    for job in (small, large):
-        job(None)  # warm: the first call of a new corpus pays for its manifest and model
-        start = time.perf_counter()
-        job(None)
-        took.append(time.perf_counter() - start)
-    return calls_for(took[0], took[1])
-
-
-def repeated(job, calls: int):
-    """`job` run `calls` times as one timed repetition."""
-    return lambda item: [job(item) for _ in range(calls)]
-
-
 def corpus_section(sizes: list[int], cap: float | None = None) -> Section:
     from audioqual.data.manifest import ManifestEntry
     from audioqual.features import FeatureCache, FeatureSpec, extract_features
@@ -239,17 +221,15 @@ def corpus_section(sizes: list[int], cap: float | None = None) -> Section:
         for count in sorted(sizes):
             for job in ("metric default", f"extract {CORPUS_ENCODER}"):
                 sides = {(job, count): jobs(count)[job, count] if count != smallest else baseline[job, count]}
-                growths, calls = [], {}
+                growths = []
                 if count != smallest:
-                    calls[job, smallest] = matching_calls(baseline[job, smallest], sides[job, count])
-                    sides[job, smallest] = repeated(baseline[job, smallest], calls[job, smallest])
+                    sides[job, smallest] = baseline[job, smallest]
                     growths = [((job, count), (job, smallest))]
                 stats = interleave_until(sides, growths, budget=budget_cap(CORPUS_BUDGET, cap), alternate=True,
                                          patience=patience(cap))
                 per_item, cell = growth(stats, job, count, smallest, section, f"{job} at {count} / at {smallest} items",
-                                        "1 (the smallest corpus)", calls)
-                runs = per_item.n if count == smallest else f"{per_item.n} (x {calls[job, smallest]} at {smallest})"
-                section.add(job, count, runs, number(per_item.median), cell)
+                                        "1 (the smallest corpus)")
+                section.add(job, count, per_item.n, number(per_item.median), cell)
                 section.data[f"{job} {count}"] = per_item.to_dict()
     section.rows.sort(key=lambda row: (row[0], int(row[1])))
     section.seconds = time.perf_counter() - started
