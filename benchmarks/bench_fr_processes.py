@@ -27,19 +27,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_fr_models import BASELINE, SIDES  # noqa: E402
 from report import Section, add_output_arguments, emit, number  # noqa: E402
 from timing import fix_process, interleave, process_and_turn  # noqa: E402
 
-BASELINE = "visqol"
 COLUMNS = ["side", "x faster than ViSQOL (all turns)", "per worker", "SD: process", "turn", "residual",
            "p: process", "turn"]  # fmt: skip
 
 
 def worker(connection, sides: list[str], threads: int, pairs_per_turn: int) -> None:
     """Build the sides, then time one turn whenever the parent says so; send each side's total seconds."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     fix_process(threads)
-    from bench_fr_models import SIDES, build
+    from bench_fr_models import build
     from devdata import decoded, gensvs_pairs
 
     pairs, _ = gensvs_pairs(60)
@@ -61,13 +60,13 @@ def measure(workers: int, turns: int, pairs_per_turn: int, sides: list[str], thr
     connections, processes = [], []
     for _ in range(workers):
         parent, child = context.Pipe()
-        process = context.Process(target=worker, args=(child, sides, threads, pairs_per_turn))
+        process = context.Process(target=worker, args=(child, sides, threads, pairs_per_turn), daemon=True)
         process.start()
         connections.append(parent)
         processes.append(process)
-    unavailable = [connection.recv() for connection in connections][0]
+    unavailable = {key: reason for connection in connections for key, reason in connection.recv().items()}
     if unavailable:
-        raise SystemExit(f"not available: {unavailable}")
+        raise SystemExit(f"not available: {unavailable}")  # the workers are daemons: they end with this process
     totals = [[{} for _ in range(turns)] for _ in range(workers)]
     for turn in range(turns):
         for index, connection in enumerate(connections):
@@ -100,7 +99,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="fresh processes taking turns")
     parser.add_argument("--turns", type=int, default=8, help="turns of every worker")
     parser.add_argument("--pairs-per-turn", type=int, default=6, help="GenSVS pairs each worker times per turn")
-    parser.add_argument("--sides", nargs="+", default=["default-v1", "peaq"], help="sides timed against ViSQOL")
+    parser.add_argument("--sides", nargs="+", default=["default-v1", "peaq"], choices=[k for k in SIDES if k != BASELINE],
+                        help="sides timed against ViSQOL")
     add_output_arguments(parser)
     args = parser.parse_args()
     emit([measure(args.workers, args.turns, args.pairs_per_turn, args.sides, args.threads)], args.json)

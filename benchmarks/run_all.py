@@ -14,8 +14,9 @@ benchmark with how it was measured. The full run takes about 50 minutes on 2 idl
 10 % (the check of issue 21: two full runs on the same idle machine; more runs show how far each
 ratio moves between runs), then every side's mean time against the first run's, group by group (the
 machine slows every side together, each by its own amount; a regression moves one side alone), then
-the machine's state during each group in every run: CPU steal, other processes, and the times of two fixed workloads just before and after it, which show whether the
-machine was steady (on this virtual machine they moved by a third within an hour with no CPU steal).
+the machine's state during each group in every run: CPU steal, other processes, and the times of two
+fixed workloads just before and after it, which show whether the machine was steady (on this virtual
+machine they moved by a third within an hour with no CPU steal).
 """
 
 from __future__ import annotations
