@@ -83,7 +83,8 @@ def measure(workers: int, turns: int, pairs_per_turn: int, sides: list[str], thr
     for key in sides:
         logs = np.log([[turn[BASELINE] / turn[key] for turn in row] for row in totals])
         parts = process_and_turn(logs)
-        overall = sum(turn[BASELINE] for row in totals for turn in row) / sum(turn[key] for row in totals for turn in row)
+        turns = [turn for row in totals for turn in row]
+        overall = sum(turn[BASELINE] for turn in turns) / sum(turn[key] for turn in turns)
         per_worker = ", ".join(number(math.exp(value)) for value in logs.mean(axis=1))
         section.add(key, number(overall), per_worker, *(f"{100 * parts[name]:.1f} %" for name in
                     ("process", "turn", "residual")), f"{parts['process_p']:.2g}", f"{parts['turn_p']:.2g}")
@@ -99,8 +100,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="fresh processes taking turns")
     parser.add_argument("--turns", type=int, default=8, help="turns of every worker")
     parser.add_argument("--pairs-per-turn", type=int, default=6, help="GenSVS pairs each worker times per turn")
-    parser.add_argument("--sides", nargs="+", default=["default-v1", "peaq"], choices=[k for k in SIDES if k != BASELINE],
-                        help="sides timed against ViSQOL")
+    parser.add_argument("--sides", nargs="+", default=["default-v1", "peaq"],
+                        choices=[key for key in SIDES if key != BASELINE], help="sides timed against ViSQOL")
     add_output_arguments(parser)
     args = parser.parse_args()
     emit([measure(args.workers, args.turns, args.pairs_per_turn, args.sides, args.threads)], args.json)

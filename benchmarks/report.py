@@ -240,7 +240,8 @@ def time_changes(runs: Mapping[str, list[Section]]) -> list[str]:
             continue
         lines.append(f"{group}:")
         for name in others:
-            changes = ", ".join(f"{side} {100 * (tables[name][group][side] / sides[side] - 1):+.1f} %" for side in common)
+            changes = ", ".join(f"{side} {100 * (tables[name][group][side] / sides[side] - 1):+.1f} %"
+                                for side in common)
             lines.append(f"  {name} against {first}: {changes}")
         if len(runs) >= 3 and len(common) >= 3:
             logs = np.log([[tables[name][group][side] for side in common] for name in runs])

@@ -16,10 +16,10 @@ throughput ratio), each with the quartiles of the paired ratios and a 95 % inter
 (`audioqual.allocator`), so that timings do not depend on what the process ran before. `calls_for`
 sizes how often a short call repeats inside one timing. `process_and_turn` splits a ratio's variation
 between processes taking turns into the process's part, the turn's part and the rest. `PeakMemory`
-records the resident memory a block of code reaches; `run_fresh` times a command in a new process and reads that process's own
-peak resident memory. `HostUse` records how busy the machine was apart from the benchmark (CPU steal
-and other processes); `SpeedAround` times two fixed workloads (`MachineSpeed`) before and after, which
-show whether the machine's own speed moved.
+records the resident memory a block of code reaches; `run_fresh` times a command in a new process and
+reads that process's own peak resident memory. `HostUse` records how busy the machine was apart from
+the benchmark (CPU steal and other processes); `SpeedAround` times two fixed workloads (`MachineSpeed`)
+before and after, which show whether the machine's own speed moved.
 """
 
 from __future__ import annotations

@@ -296,8 +296,8 @@ def test_time_changes_tell_a_common_slow_down_from_one_side_moving_alone():
     centred = logs - logs.mean(axis=0)
     slopes = [np.polyfit(centred.mean(axis=1), centred[:, k], 1)[0] for k in range(3)]
     assert slopes == pytest.approx([0.5, 1.0, 1.5])
-    assert lines[3] == "  one common slow-down explains 100.0 % of the between-run variance; each side follows it by: " \
-        "a 0.50, b 1.00, c 1.50"
+    assert lines[3] == ("  one common slow-down explains 100.0 % of the between-run variance; "
+                        "each side follows it by: a 0.50, b 1.00, c 1.50")
     # one side regressing alone in one run is not explained by the machine
     runs["r3"] = [_timed_section({"a": [1.0] * 3, "b": [2.0] * 3, "c": [4.0 * 1.3] * 3})]
     explained = float(report.time_changes(runs)[3].split("explains ")[1].split(" %")[0])
