@@ -83,8 +83,8 @@ def measure(workers: int, turns: int, pairs_per_turn: int, sides: list[str], thr
     for key in sides:
         logs = np.log([[turn[BASELINE] / turn[key] for turn in row] for row in totals])
         parts = process_and_turn(logs)
-        turns = [turn for row in totals for turn in row]
-        overall = sum(turn[BASELINE] for turn in turns) / sum(turn[key] for turn in turns)
+        every_turn = [turn for row in totals for turn in row]
+        overall = sum(turn[BASELINE] for turn in every_turn) / sum(turn[key] for turn in every_turn)
         per_worker = ", ".join(number(math.exp(value)) for value in logs.mean(axis=1))
         section.add(key, number(overall), per_worker, *(f"{100 * parts[name]:.1f} %" for name in
                     ("process", "turn", "residual")), f"{parts['process_p']:.2g}", f"{parts['turn_p']:.2g}")
